@@ -20,7 +20,7 @@ class Completion:
     tokens_in: int
     tokens_out: int
     latency_ms: float
-    cost: float = 0.0
+    cost: float | None = None  # None: billed from the declared prices; a recorded cost wins
     reasoning: str | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,7 +56,8 @@ class Backend(abc.ABC):
         return (tokens_in * self.config.price_in + tokens_out * self.config.price_out) / 1e6
 
     def _billed(self, completion: Completion) -> Completion:
-        completion.cost = self.price(completion.tokens_in, completion.tokens_out)
+        if completion.cost is None:
+            completion.cost = self.price(completion.tokens_in, completion.tokens_out)
         return completion
 
     async def agenerate(self, prompts: list[str]) -> list[Completion]:

@@ -1,0 +1,216 @@
+"""``academy``: the command line. Every command reads academy.yaml (or --config); flags override it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from academy.config import AcademyConfig, ConfigError, load_config
+
+app = typer.Typer(help="Academy: a self-evolving teacher-student LLM platform.", no_args_is_help=True)
+student_app = typer.Typer(help="Create and inspect student models.", no_args_is_help=True)
+school_app = typer.Typer(help="The embedded school: generate, export and check traces.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+app.add_typer(student_app, name="student")
+app.add_typer(school_app, name="school")
+app.add_typer(bench_app, name="bench")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config (default ./academy.yaml)")
+]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Override paths.home")]
+
+
+def offline_env() -> None:
+    """No hub access at run time, no telemetry: set before any Hugging Face or Prefect import."""
+    for key, value in {
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+def config_or_exit(path: Path | None, home: Path | None = None, **overrides: Any) -> AcademyConfig:
+    """Load config with overrides (None values skipped); a bad file is a clear error, not a traceback."""
+    offline_env()
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        values["paths.home"] = str(home)
+    try:
+        return load_config(path, values)
+    except ConfigError as exc:
+        typer.secho(f"config error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Start the OpenAI-compatible router (POST /v1/chat/completions)."""
+    import uvicorn
+
+    from academy.server import create_app
+
+    cfg = config_or_exit(config, home, **{"server.host": host, "server.port": port})
+    uvicorn.run(create_app(cfg), host=cfg.server.host, port=cfg.server.port, log_level="info")
+
+
+@app.command()
+def ask(
+    query: Annotated[str, typer.Argument(help="The question")],
+    url: Annotated[str, typer.Option(help="Router base URL")] = "http://127.0.0.1:8000/v1",
+    tenant: Annotated[str | None, typer.Option(help="Tenant header")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw response")] = False,
+) -> None:
+    """Ask a running router a question, with the official openai client."""
+    import openai
+
+    client = openai.OpenAI(base_url=url, api_key=os.environ.get("ACADEMY_API_KEY", "none"), max_retries=0)
+    headers = {"X-Academy-Tenant": tenant} if tenant else {}
+    try:
+        response = client.chat.completions.create(
+            model="academy", messages=[{"role": "user", "content": query}], extra_headers=headers
+        )
+    except openai.APIConnectionError:
+        typer.secho(f"cannot reach a router at {url}: start one with `academy serve`", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except openai.APIStatusError as exc:
+        typer.secho(f"router refused the request ({exc.status_code}): {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    data = response.model_dump()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    info = data.get("academy", {})
+    typer.echo(data["choices"][0]["message"]["content"])
+    typer.secho(
+        f"[route={info.get('route')} model={info.get('model')} score={info.get('score')} "
+        f"cost=${info.get('cost_usd', 0):.6f} latency={info.get('latency_ms')} ms]",
+        fg="cyan",
+        err=True,
+    )
+
+
+@student_app.command("init")
+def student_init(
+    name: Annotated[str, typer.Option(help="Model name in config (backend hf)")] = "student-1",
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    steps: Annotated[int | None, typer.Option(help="Warm-start SFT steps on school data")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing student")] = False,
+) -> None:
+    """Create a student: local tokenizer, tiny Llama, a short warm start on school data."""
+    from academy.bootstrap import init_student
+
+    cfg = config_or_exit(config, home, **{"student.warm_start_steps": steps})
+    try:
+        path, summary = init_student(cfg, name, force=force)
+    except (KeyError, ValueError, FileExistsError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"student {name} at {path}: {json.dumps(summary)}")
+
+
+@school_app.command("export")
+def school_export(
+    out: Annotated[Path, typer.Argument(help="JSONL file to write")],
+    n: Annotated[int, typer.Option("-n", help="Number of examples")] = 100,
+    domain: Annotated[list[str] | None, typer.Option(help="Only these domains (repeatable)")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (default school.seed)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write school examples as a trace: {"query", "reference", "domain", "reasoning"} per line."""
+    from academy.school import School, write_trace
+
+    cfg = config_or_exit(config)
+    try:
+        school = School(seed=cfg.school.seed if seed is None else seed, domains=domain or cfg.school.domains)
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    count = write_trace(out, school.generate(n))
+    typer.echo(f"wrote {count} examples to {out}")
+
+
+@school_app.command("check")
+def school_check(trace: Annotated[Path, typer.Argument(help="JSONL trace to validate")]) -> None:
+    """Validate a user's trace before importing it (demo --traffic, reference source)."""
+    from collections import Counter
+
+    from academy.school import TraceError, read_trace
+
+    try:
+        examples = read_trace(trace)
+    except (TraceError, OSError) as exc:
+        typer.secho(f"invalid trace: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    domains = Counter(e.domain or "(none)" for e in examples)
+    typer.echo(f"{len(examples)} examples; domains: {dict(domains)}")
+
+
+@app.command()
+def demo(
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    queries: Annotated[int | None, typer.Option(help="Queries in the simulated day")] = None,
+    traffic: Annotated[
+        Path | None, typer.Option(help="Replay this JSONL trace instead of the school")
+    ] = None,
+) -> None:
+    """A day of traffic through the real router over HTTP; prints routes, cost and quality."""
+    from academy.demo import run_demo
+
+    cfg = config_or_exit(config, home, **{"demo.queries": queries})
+    try:
+        run_demo(cfg, traffic)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("sim-api")
+def sim_api(
+    port: Annotated[int, typer.Option(help="Port")] = 8100,
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    malformed_rate: Annotated[float, typer.Option(help="Share of malformed judge replies")] = 0.0,
+    config: ConfigOpt = None,
+) -> None:
+    """A SIMULATED OpenAI-compatible provider: model 'teacher' (reference) and 'judge' (rubric JSON)."""
+    import uvicorn
+
+    from academy.bootstrap import simulated_provider
+
+    cfg = config_or_exit(config)
+    uvicorn.run(simulated_provider(cfg, malformed_rate), host=host, port=port, log_level="info")
+
+
+@bench_app.command("overhead")
+def bench_overhead(
+    rows: Annotated[list[int] | None, typer.Option("--rows", help="Store sizes (repeatable)")] = None,
+    queries: Annotated[int, typer.Option(help="Timed routing decisions per size")] = 300,
+    http_requests: Annotated[int, typer.Option(help="Requests for the HTTP throughput run")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Routing decision time (embed + search + policy) p50/p99 per store size, and HTTP requests/s."""
+    from bench.router_overhead import run_overhead_bench
+
+    cfg = config_or_exit(config)
+    report = run_overhead_bench(cfg, rows or [10_000, 1_000_000], queries, http_requests, quiet=as_json)
+    typer.echo(json.dumps(report) if as_json else json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    app()

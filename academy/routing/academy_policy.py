@@ -1,0 +1,281 @@
+"""``academy``: the seed's query flow. Novel queries fan out and are judged; familiar ones go to the
+best past performer of their neighbourhood, weighing quality against price.
+
+The decision itself (``estimate_quality``, ``choose_model``) is pure, so it is tested on controlled
+neighbourhoods and reused by benchmarks; ``route`` adds the I/O around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from academy.backends.base import Backend, Completion
+from academy.backends.reference import unit_draw
+from academy.config import RouterConfig
+from academy.judges.base import JudgeRequest
+from academy.routing.base import ROUTER_CLS, ModelAnswer, RouteRequest, RouteResult, Router
+from academy.store import AnswerRecord, Neighbour, QueryRecord
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Similarity-weighted mean judge score of one model over a neighbourhood, and its evidence
+    (the sum of the weights: how many judged neighbours it rests on, discounted by distance)."""
+
+    quality: float
+    evidence: float
+
+
+@dataclass
+class Decision:
+    """Where a request goes and why, before any model is called."""
+
+    embedding: np.ndarray
+    max_similarity: float | None
+    estimates: dict[str, Estimate]
+    route: str
+    model: str | None
+    reason: str
+    decision_ms: float
+
+
+def estimate_quality(neighbours: Sequence[Neighbour]) -> dict[str, Estimate]:
+    """Each model's expected score here, from the judge scores of the k nearest past queries."""
+    weighted: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    for neighbour in neighbours:
+        weight = max(float(neighbour.similarity), 0.0)
+        for model, score in zip(neighbour.judged_models, neighbour.judged_scores):
+            if score is None or np.isnan(score):
+                continue
+            weighted[model] = weighted.get(model, 0.0) + weight * float(score)
+            weights[model] = weights.get(model, 0.0) + weight
+    return {m: Estimate(weighted[m] / weights[m], weights[m]) for m in weights if weights[m] > 0}
+
+
+def choose_model(
+    estimates: dict[str, Estimate], prices: dict[str, float], teacher: str, config: RouterConfig
+) -> tuple[str, str]:
+    """argmax(quality - lambda * price / teacher price) over models estimated above the floor with
+    enough evidence; the teacher when none qualifies. Returns (model, reason)."""
+    teacher_price = prices[teacher] or 1.0
+    eligible = {
+        model: est.quality - config.price_weight * prices[model] / teacher_price
+        for model, est in estimates.items()
+        if model in prices and est.evidence >= config.min_evidence and est.quality >= config.quality_floor
+    }
+    if not eligible:
+        return teacher, "no model estimated above the quality floor: teacher"
+    best = max(eligible, key=lambda m: (eligible[m], -prices[m]))
+    return best, f"best quality-price trade-off (utility {eligible[best]:.3f})"
+
+
+def pick_best(answers: Sequence[ModelAnswer]) -> ModelAnswer | None:
+    """Highest judged score; ties go to the cheaper answer. None when nothing was judged."""
+    judged = [a for a in answers if a.score is not None and not a.completion.error]
+    if not judged:
+        return None
+    return max(judged, key=lambda a: (a.score, -(a.completion.cost or 0.0)))
+
+
+@ROUTER_CLS.register("academy")
+class AcademyRouter(Router):
+    """Novel -> fan out to every active model and judge; familiar -> estimated best value."""
+
+    @property
+    def teacher(self) -> str:
+        return next(name for name, b in self.backends.items() if b.role == "teacher")
+
+    @property
+    def prices(self) -> dict[str, float]:
+        return {name: b.config.blended_price for name, b in self.backends.items()}
+
+    def students(self) -> list[str]:
+        return [name for name, b in self.backends.items() if b.role != "teacher"]
+
+    async def decide(self, request: RouteRequest) -> Decision:
+        """Embed, search the tenant's past traffic, estimate and choose: everything but generation.
+        The overhead benchmark times exactly this."""
+        started = time.perf_counter()
+        embedding = request.embedding if request.embedding is not None else await self.embed(request.query)
+        neighbours = await asyncio.to_thread(
+            self.store.search, embedding, request.tenant, self.config.neighbours
+        )
+        max_similarity = max((n.similarity for n in neighbours), default=None)
+        estimates = estimate_quality(neighbours)
+        if max_similarity is None or max_similarity < self.config.novel_similarity:
+            route, model, reason = (
+                "novel",
+                None,
+                "no close neighbour: every model answered, the judge picked the best",
+            )
+        else:
+            route = "familiar"
+            model, reason = choose_model(estimates, self.prices, self.teacher, self.config)
+        decision_ms = (time.perf_counter() - started) * 1000
+        return Decision(
+            np.asarray(embedding, dtype=np.float32),
+            max_similarity,
+            estimates,
+            route,
+            model,
+            reason,
+            decision_ms,
+        )
+
+    async def route(self, request: RouteRequest) -> RouteResult:
+        started = time.perf_counter()
+        decision = await self.decide(request)
+        if decision.route == "novel":
+            return await self._novel(request, decision, started)
+        return await self._familiar(request, decision, started)
+
+    # -- novel ---------------------------------------------------------------------------------
+
+    async def _novel(self, request: RouteRequest, decision: Decision, started: float) -> RouteResult:
+        answers = await self._ask_all(request, list(self.backends), "fanout")
+        await self._judge(request, answers)
+        best = pick_best(answers) or self._teacher_answer(answers)
+        best.purpose = "serve"
+        result = self._result(request, decision, best, answers, started, decision.reason)
+        self.spawn(self._log(request, decision.embedding, result, answers))
+        return result
+
+    def _teacher_answer(self, answers: list[ModelAnswer]) -> ModelAnswer:
+        return next(a for a in answers if a.model == self.teacher)
+
+    # -- familiar ------------------------------------------------------------------------------
+
+    async def _familiar(self, request: RouteRequest, decision: Decision, started: float) -> RouteResult:
+        chosen, reason = decision.model or self.teacher, decision.reason
+        [served] = await self._ask_all(request, [chosen], "serve")
+        if served.completion.error and chosen != self.teacher:
+            reason = f"{chosen} failed ({served.completion.error}); fell back to the teacher"
+            [served] = await self._ask_all(request, [self.teacher], "serve")
+        result = self._result(request, decision, served, [served], started, reason)
+        side_models = self._side_models(request, served.model)
+        self.spawn(self._shadow_and_log(request, decision.embedding, result, served, side_models))
+        return result
+
+    def _side_models(self, request: RouteRequest, served: str) -> list[tuple[str, str]]:
+        """Models asked in the background: students shadowing (share ``shadow_rate``) and one random
+        other model for exploration (share ``explore_rate``), so estimates stay fresh."""
+        seed = self.config.seed
+        side: dict[str, str] = {}
+        if unit_draw(seed, request.request_id, "shadow") < self.config.shadow_rate:
+            side.update({m: "shadow" for m in self.students() if m != served})
+        if unit_draw(seed, request.request_id, "explore") < self.config.explore_rate:
+            others = sorted(m for m in self.backends if m != served)
+            if others:
+                pick = others[int(unit_draw(seed, request.request_id, "pick") * len(others))]
+                side.setdefault(pick, "explore")
+        return list(side.items())
+
+    async def _shadow_and_log(self, request, embedding, result, served, side_models) -> None:
+        answers = [served]
+        if side_models:
+            for purpose in {p for _, p in side_models}:
+                names = [m for m, p in side_models if p == purpose]
+                answers += await self._ask_all(request, names, purpose)
+            await self._judge(request, answers)
+            result.score, result.score_source = served.score, "judge"
+        await self._log(request, embedding, result, answers)
+
+    # -- shared --------------------------------------------------------------------------------
+
+    async def _ask_all(self, request: RouteRequest, names: list[str], purpose: str) -> list[ModelAnswer]:
+        """Ask models in parallel, at most ``max_concurrency`` at once."""
+        semaphore = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def ask(backend: Backend) -> ModelAnswer:
+            async with semaphore:
+                completion = await self._safe_generate(backend, request.query)
+            return ModelAnswer(backend.name, backend.role, purpose, completion)
+
+        return list(await asyncio.gather(*(ask(self.backends[n]) for n in names)))
+
+    @staticmethod
+    async def _safe_generate(backend: Backend, query: str) -> Completion:
+        try:
+            [completion] = await backend.agenerate([query])
+        except Exception as exc:  # a broken backend must not fail the request: it is logged instead
+            completion = Completion("", 0, 0, 0.0, cost=0.0, error=f"{type(exc).__name__}: {exc}")
+        return completion
+
+    async def _judge(self, request: RouteRequest, answers: list[ModelAnswer]) -> None:
+        to_judge = [a for a in answers if not a.completion.error and a.judgement is None]
+        judgements = await self.judge.ajudge(
+            [JudgeRequest(request.query, a.completion.text, a.model, request.reference) for a in to_judge]
+        )
+        for answer, judgement in zip(to_judge, judgements):
+            answer.judgement = judgement
+
+    @staticmethod
+    def _result(request, decision: Decision, served, answers, started: float, reason: str) -> RouteResult:
+        estimate = decision.estimates.get(served.model)
+        score, source = (
+            (served.score, "judge")
+            if served.score is not None
+            else ((estimate.quality, "estimate") if estimate else (None, "none"))
+        )
+        return RouteResult(
+            request_id=request.request_id,
+            route=decision.route,
+            model=served.model,
+            answer=served.completion.text,
+            score=score,
+            score_source=source,
+            cost=sum(a.cost for a in answers),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            decision_ms=decision.decision_ms,
+            max_similarity=decision.max_similarity,
+            estimates={m: round(e.quality, 4) for m, e in decision.estimates.items()},
+            answers=answers,
+            reason=reason,
+        )
+
+    async def _log(self, request, embedding, result: RouteResult, answers: list[ModelAnswer]) -> None:
+        judged = [a for a in answers if a.score is not None]
+        query = QueryRecord(
+            id=request.request_id,
+            tenant=request.tenant,
+            text=request.query,
+            embedding=np.asarray(embedding, dtype=np.float32),
+            route=result.route,
+            final_model=result.model,
+            final_answer=result.answer,
+            final_score=next((a.score for a in answers if a.purpose == "serve"), None),
+            total_cost=sum(a.cost for a in answers),
+            latency_ms=result.latency_ms,
+            domain=request.domain,
+            judged_models=[a.model for a in judged],
+            judged_scores=[float(a.score) for a in judged],
+        )
+        await asyncio.to_thread(self.store.log, query, [self._answer_record(request, a) for a in answers])
+
+    @staticmethod
+    def _answer_record(request: RouteRequest, answer: ModelAnswer) -> AnswerRecord:
+        completion, judgement = answer.completion, answer.judgement
+        return AnswerRecord(
+            id=f"{request.request_id}/{answer.model}/{answer.purpose}",
+            query_id=request.request_id,
+            tenant=request.tenant,
+            model=answer.model,
+            role=answer.role,
+            purpose=answer.purpose,
+            text=completion.text,
+            reasoning=completion.reasoning,
+            tokens_in=completion.tokens_in,
+            tokens_out=completion.tokens_out,
+            cost=completion.cost or 0.0,
+            latency_ms=completion.latency_ms,
+            judge_score=answer.score,
+            judge_name=judgement.judge if judgement else None,
+            judge_cost=judgement.cost if judgement else 0.0,
+            error=completion.error or (judgement.error if judgement else None),
+        )

@@ -1,0 +1,118 @@
+"""The Router interface and the records a routing decision produces."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from academy.backends.base import Backend, Completion
+from academy.config import RouterConfig
+from academy.judges.base import Judge, Judgement
+from academy.registry import Registry
+from academy.store import TrafficStore
+
+log = logging.getLogger(__name__)
+EmbedFn = Callable[[str], Awaitable[np.ndarray]]
+
+
+@dataclass
+class RouteRequest:
+    """One user query. ``embedding`` and ``reference`` let benchmarks and tests bypass the embedder
+    or give the judge the gold answer; live traffic sets neither."""
+
+    query: str
+    tenant: str
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    domain: str | None = None
+    embedding: np.ndarray | None = None
+    reference: str | None = None
+
+
+@dataclass
+class ModelAnswer:
+    """One model's answer to a request, why it was asked (serve/fanout/shadow/explore), and its judgement."""
+
+    model: str
+    role: str
+    purpose: str
+    completion: Completion
+    judgement: Judgement | None = None
+
+    @property
+    def score(self) -> float | None:
+        return self.judgement.score if self.judgement else None
+
+    @property
+    def cost(self) -> float:
+        return (self.completion.cost or 0.0) + (self.judgement.cost if self.judgement else 0.0)
+
+
+@dataclass
+class RouteResult:
+    """What the caller gets back. ``cost`` is what this request has cost so far (foreground);
+    background shadow/explore calls are added to the logged total when they finish."""
+
+    request_id: str
+    route: str
+    model: str
+    answer: str
+    score: float | None
+    score_source: str
+    cost: float
+    latency_ms: float
+    decision_ms: float
+    max_similarity: float | None
+    estimates: dict[str, float]
+    answers: list[ModelAnswer]
+    reason: str = ""
+
+
+class Router(abc.ABC):
+    """Answers a request with some model and logs what happened."""
+
+    registry_name: str = ""
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        backends: dict[str, Backend],
+        judge: Judge,
+        store: TrafficStore,
+        embed: EmbedFn,
+    ) -> None:
+        self.config = config
+        self.backends = backends
+        self.judge = judge
+        self.store = store
+        self.embed = embed
+        self._background: set[asyncio.Task] = set()
+
+    @abc.abstractmethod
+    async def route(self, request: RouteRequest) -> RouteResult: ...
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run work after the response (shadowing, logging); ``drain`` waits for all of it."""
+        task = asyncio.ensure_future(self._logged(coro))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _logged(coro: Awaitable[None]) -> None:
+        try:
+            await coro
+        except Exception:  # a background failure must not vanish silently, nor kill the server
+            log.exception("background routing task failed")
+
+    async def drain(self) -> None:
+        """Wait until every background task has finished (tests, shutdown, end of a demo day)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+ROUTER_CLS: Registry[Router] = Registry("router", "academy.routing")

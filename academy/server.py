@@ -1,0 +1,241 @@
+"""The router's OpenAI-compatible HTTP API (FastAPI + uvicorn).
+
+``POST /v1/chat/completions`` answers in OpenAI's response shape plus an ``academy`` object saying
+which route, model, score and cost were used. Every error is OpenAI-style JSON with a 4xx code for
+bad input; no traceback ever reaches a client. App state lives in the lifespan, not in globals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from academy.config import AcademyConfig
+from academy.routing import RouteRequest, RouteResult
+from academy.runtime import Runtime
+
+log = logging.getLogger(__name__)
+ROUTED_MODEL = "academy"
+MAX_QUERY_CHARS = 8000
+TENANT_HEADER = "x-academy-tenant"
+REQUEST_ID_HEADERS = ("x-request-id", "idempotency-key")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The OpenAI request fields Academy reads; others (temperature, max_tokens ...) are accepted."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = ROUTED_MODEL
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class BadRequest(ValueError):
+    """A request Academy cannot answer; becomes a 4xx OpenAI-style error."""
+
+    def __init__(self, message: str, status: int = 400, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.param = status, param
+
+
+def openai_error(status: int, message: str, param: str | None = None) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
+    return JSONResponse(status_code=status, content=body)
+
+
+def query_text(request: ChatRequest) -> str:
+    """The last user message as plain text (string content or a list of text parts)."""
+    user = [m for m in request.messages if m.role == "user"]
+    if not user:
+        raise BadRequest("messages must contain a user message", param="messages")
+    content = user[-1].content
+    if isinstance(content, list):
+        content = " ".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    text = (content or "").strip()
+    if not text:
+        raise BadRequest("the user message is empty", param="messages")
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadRequest(f"the user message is longer than {MAX_QUERY_CHARS} characters", param="messages")
+    return text
+
+
+def completion_body(result: RouteResult, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{result.request_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": result.answer}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": tokens_in,
+            "completion_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+        },
+        "academy": academy_info(result),
+    }
+
+
+def academy_info(result: RouteResult) -> dict[str, Any]:
+    return {
+        "request_id": result.request_id,
+        "route": result.route,
+        "model": result.model,
+        "score": result.score,
+        "score_source": result.score_source,
+        "cost_usd": result.cost,
+        "latency_ms": round(result.latency_ms, 2),
+        "decision_ms": round(result.decision_ms, 2),
+        "max_similarity": result.max_similarity,
+        "estimates": result.estimates,
+        "reason": result.reason,
+    }
+
+
+def stored_body(row: dict[str, Any]) -> dict[str, Any]:
+    """The response for a request id already answered: idempotent retries are free."""
+    return {
+        "id": f"chatcmpl-{row['id']}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": row["final_model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": row["final_answer"]},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "academy": {
+            "request_id": row["id"],
+            "route": row["route"],
+            "model": row["final_model"],
+            "score": row["final_score"],
+            "cost_usd": 0.0,
+            "replayed": True,
+        },
+    }
+
+
+def stream_chunks(body: dict[str, Any]) -> AsyncIterator[str]:
+    """Server-sent events for ``stream: true``: the whole answer in one delta, then [DONE]."""
+
+    async def events() -> AsyncIterator[str]:
+        base = {k: body[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+        content = body["choices"][0]["message"]["content"]
+        first = base | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": content}}]}
+        last = base | {
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "academy": body["academy"],
+        }
+        for chunk in (first, last):
+            yield f"data: {json.dumps(chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return events()
+
+
+def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI:
+    """The ASGI app. Pass ``runtime`` to share one (tests, demo); else it is built at startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = runtime or Runtime.build(config)
+        try:
+            yield
+        finally:
+            await app.state.runtime.router.drain()
+            if runtime is None:
+                await app.state.runtime.aclose()
+
+    app = FastAPI(title="Academy router", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        rt: Runtime = request.app.state.runtime
+        return {"status": "ok", "models": list(rt.backends), "router": rt.config.router.name}
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        rt: Runtime = request.app.state.runtime
+        data = [{"id": ROUTED_MODEL, "object": "model", "owned_by": "academy", "role": "router"}]
+        data += [
+            {"id": n, "object": "model", "owned_by": "academy", "role": b.role}
+            for n, b in rt.backends.items()
+        ]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatRequest, request: Request) -> Any:
+        rt: Runtime = request.app.state.runtime
+        if body.model not in (ROUTED_MODEL, "auto"):
+            raise BadRequest(f"model must be {ROUTED_MODEL!r} (Academy picks the model)", 404, "model")
+        tenant = request.headers.get(TENANT_HEADER) or rt.config.server.default_tenant
+        request_id = next((request.headers[h] for h in REQUEST_ID_HEADERS if h in request.headers), None)
+        text = query_text(body)
+        payload = await answer(rt, text, tenant, request_id)
+        if body.stream:
+            return StreamingResponse(stream_chunks(payload), media_type="text/event-stream")
+        return payload
+
+    return app
+
+
+async def answer(rt: Runtime, text: str, tenant: str, request_id: str | None) -> dict[str, Any]:
+    """Route one query, or return the stored answer when this request id was already served."""
+    if request_id:
+        if len(request_id) > 128:
+            raise BadRequest("request id longer than 128 characters", param="x-request-id")
+        stored = rt.store.get_query(request_id)
+        if stored is not None:
+            if stored["tenant"] != tenant:
+                raise BadRequest("request id already used", 409, "x-request-id")
+            return stored_body(stored)
+    result = await rt.router.route(RouteRequest(text, tenant, request_id or uuid.uuid4().hex))
+    served = next(a for a in result.answers if a.model == result.model and a.purpose == "serve")
+    return completion_body(result, served.completion.tokens_in, served.completion.tokens_out)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every failure to OpenAI-style JSON: 4xx for the client's mistakes, no tracebacks."""
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
+        return openai_error(exc.status, str(exc), exc.param)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"invalid request: {where or 'body'}: {first.get('msg', 'malformed')}"
+        return openai_error(400, message, where or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return openai_error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error while serving a request")
+        return openai_error(500, f"internal error ({type(exc).__name__}); the request was not answered")

@@ -1,0 +1,1 @@
+"""Prefect flows: thin compositions of tasks (nightly evolution arrives with its issue)."""

@@ -1,0 +1,1 @@
+"""MLflow model registry helpers: versions, aliases (@staging, @production) and transition history."""

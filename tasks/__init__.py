@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over pure functions (nightly evolution arrives with its issue)."""
