@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,17 @@ def init_student(cfg: AcademyConfig, name: str, force: bool = False) -> tuple[Pa
     return path, (json.loads(meta.read_text()) if meta.exists() else {})
 
 
-def ensure_students(cfg: AcademyConfig) -> list[Path]:
+def ensure_students(cfg: AcademyConfig, announce: Callable[[str], None] = print) -> list[Path]:
     """Create every configured local student that does not exist yet (make demo on a fresh machine)."""
     created = []
     for model in cfg.models:
-        if model.backend == "hf" and not str(model.options.get("path", "")).startswith("models:/"):
-            if not student_path(cfg, model.name).exists():
-                created.append(init_student(cfg, model.name)[0])
+        local = model.backend == "hf" and not str(model.options.get("path", "")).startswith("models:/")
+        if local and not student_path(cfg, model.name).exists():
+            announce(
+                f"creating student {model.name}: local tokenizer, tiny Llama, "
+                f"{cfg.student.warm_start_steps} warm-start SFT steps on school data (about a minute on 2 cores)"
+            )
+            created.append(init_student(cfg, model.name)[0])
     return created
 
 

@@ -48,6 +48,7 @@ class StoreConfig(Section):
     nprobes: int = Field(20, ge=1)
     refine_factor: int = Field(4, ge=1)
     reindex_every_rows: int = Field(50_000, ge=1)
+    maintenance_every: int = Field(1000, ge=1)
 
 
 class JudgeConfig(Section):

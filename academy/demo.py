@@ -170,8 +170,8 @@ def run_demo(cfg: AcademyConfig, traffic: Path | None = None, console: Console |
     console = console or Console()
     cfg = with_trace_as_reference(cfg, traffic)
     examples = load_traffic(cfg, traffic)
-    for path in ensure_students(cfg):
-        console.print(f"created and warm-started student at {path}")
+    for path in ensure_students(cfg, console.print):
+        console.print(f"student saved at {path}")
     tenant = f"{cfg.demo.tenant}-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
     runtime = Runtime.build(cfg)

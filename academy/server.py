@@ -7,10 +7,12 @@ bad input; no traceback ever reaches a client. App state lives in the lifespan, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -45,6 +47,30 @@ class ChatRequest(BaseModel):
     model: str = ROUTED_MODEL
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+
+
+class RecentRequests:
+    """Requests answered (or being answered) by this process, by request id.
+
+    Logging to the store happens after the response, so a client retry can arrive before the first
+    attempt is stored: it must then wait for, and share, the first attempt's answer rather than pay
+    for the models again. Bounded, oldest dropped first; older ids are found in the store.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, tuple[str, asyncio.Future]] = OrderedDict()
+
+    def get(self, request_id: str) -> tuple[str, asyncio.Future] | None:
+        return self._items.get(request_id)
+
+    def put(self, request_id: str, tenant: str, future: asyncio.Future) -> None:
+        self._items[request_id] = (tenant, future)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def forget(self, request_id: str) -> None:
+        self._items.pop(request_id, None)
 
 
 class BadRequest(ValueError):
@@ -161,6 +187,7 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or Runtime.build(config)
+        app.state.recent = RecentRequests()
         try:
             yield
         finally:
@@ -194,7 +221,7 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
         tenant = request.headers.get(TENANT_HEADER) or rt.config.server.default_tenant
         request_id = next((request.headers[h] for h in REQUEST_ID_HEADERS if h in request.headers), None)
         text = query_text(body)
-        payload = await answer(rt, text, tenant, request_id)
+        payload = await answer(rt, request.app.state.recent, text, tenant, request_id)
         if body.stream:
             return StreamingResponse(stream_chunks(payload), media_type="text/event-stream")
         return payload
@@ -202,17 +229,38 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
     return app
 
 
-async def answer(rt: Runtime, text: str, tenant: str, request_id: str | None) -> dict[str, Any]:
-    """Route one query, or return the stored answer when this request id was already served."""
-    if request_id:
-        if len(request_id) > 128:
-            raise BadRequest("request id longer than 128 characters", param="x-request-id")
-        stored = rt.store.get_query(request_id)
-        if stored is not None:
-            if stored["tenant"] != tenant:
-                raise BadRequest("request id already used", 409, "x-request-id")
-            return stored_body(stored)
-    result = await rt.router.route(RouteRequest(text, tenant, request_id or uuid.uuid4().hex))
+async def answer(
+    rt: Runtime, recent: RecentRequests, text: str, tenant: str, request_id: str | None
+) -> dict[str, Any]:
+    """Route one query; a request id already seen returns the first attempt's answer, unpaid."""
+    if not request_id:
+        return await route_once(rt, text, tenant, uuid.uuid4().hex)
+    if len(request_id) > 128:
+        raise BadRequest("request id longer than 128 characters", param="x-request-id")
+    seen = recent.get(request_id)
+    if seen is not None:
+        return replayed(seen[0], tenant, await asyncio.shield(seen[1]))
+    stored = rt.store.get_query(request_id)
+    if stored is not None:
+        return replayed(stored["tenant"], tenant, stored_body(stored))
+    future = asyncio.ensure_future(route_once(rt, text, tenant, request_id))
+    recent.put(request_id, tenant, future)
+    try:
+        return await asyncio.shield(future)
+    except Exception:
+        recent.forget(request_id)  # a failed attempt may be retried for real
+        raise
+
+
+def replayed(owner: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    if owner != tenant:
+        raise BadRequest("request id already used", 409, "x-request-id")
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    return body | {"usage": usage, "academy": body["academy"] | {"cost_usd": 0.0, "replayed": True}}
+
+
+async def route_once(rt: Runtime, text: str, tenant: str, request_id: str) -> dict[str, Any]:
+    result = await rt.router.route(RouteRequest(text, tenant, request_id))
     served = next(a for a in result.answers if a.model == result.model and a.purpose == "serve")
     return completion_body(result, served.completion.tokens_in, served.completion.tokens_out)
 

@@ -21,7 +21,7 @@ from academy.config import AcademyConfig, StudentConfig  # noqa: E402
 from academy.school import School  # noqa: E402
 
 TINY_STUDENT = StudentConfig(
-    hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, vocab_size=200, max_length=64,
+    hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, vocab_size=300, max_length=64,
     warm_start_steps=20, warm_start_examples=200, learning_rate=3e-3, batch_size=16,
 )
 

@@ -50,7 +50,7 @@ def unit(seed: int, dim: int = 384) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def router_for(tmp_path, student_error: float, **router):
+def router_for(tmp_path, student_error: float, store_config=None, **router):
     def model(name, role, price, error):
         return ModelConfig(name=name, backend="reference", role=role, price_in=price, price_out=price,
                            options={"error_rate": error, "latency_ms": 0, "seed": 7})
@@ -58,7 +58,7 @@ def router_for(tmp_path, student_error: float, **router):
     backends = {"teacher": build_backend(model("teacher", "teacher", 10.0, 0.0)),
                 "student": build_backend(model("student", "student", 0.1, student_error))}
     judge = build_judge(JudgeConfig(name="reference", cost_per_call=0.001))
-    store = TrafficStore(tmp_path / "lancedb")
+    store = TrafficStore(tmp_path / "lancedb", store_config)
     config = RouterConfig(**{"novel_similarity": 0.9, "shadow_rate": 0.0, "explore_rate": 0.0, **router})
 
     async def no_embedder(text):  # every request here carries its own embedding
@@ -149,3 +149,13 @@ def test_a_failing_student_falls_back_to_the_teacher(tmp_path):
     result = route(router, "Convert 5 km to m.", base)
     assert result.route == "familiar" and result.model == "teacher" and result.answer == "5000"
     assert "fell back" in result.reason
+
+
+def test_logging_compacts_fragments_as_traffic_grows(tmp_path):
+    from academy.config import StoreConfig
+
+    router, store = router_for(tmp_path, student_error=0.0, store_config=StoreConfig(maintenance_every=4))
+    for i in range(4):
+        route(router, f"Convert {i + 2} km to m.", unit(100 + i))
+    assert store.count() == 4
+    assert store.queries_table.stats()["fragment_stats"]["num_fragments"] == 1  # 4 appends merged into one

@@ -45,12 +45,13 @@ def test_official_client_gets_routed_answers(client):
 def test_second_similar_query_is_familiar_and_logged(client, server):
     for text in ["What is the capital of France?", "What is the capital of Spain?", "What is the capital of Italy?"]:
         ask(client, text, **{"X-Academy-Tenant": "familiar-test"})
+        server.runtime.router.wait_idle()  # logging is asynchronous: let each answer land first
     response = ask(client, "What is the capital of Peru?", **{"X-Academy-Tenant": "familiar-test"})
     info = response.model_extra["academy"]
     assert info["max_similarity"] is not None
     if info["max_similarity"] >= server.runtime.config.router.novel_similarity:
         assert info["route"] == "familiar"
-    asyncio.run(server.runtime.router.drain())
+    server.runtime.router.wait_idle()
     assert server.runtime.store.count(tenant="familiar-test") == 4
 
 
@@ -65,7 +66,7 @@ def test_request_id_makes_retries_idempotent(client, server):
     again = ask(client, "Reverse the word planet.", **{"X-Request-ID": "req-42", "X-Academy-Tenant": "idem"})
     assert again.choices[0].message.content == first.choices[0].message.content
     assert again.model_extra["academy"]["replayed"] is True and again.model_extra["academy"]["cost_usd"] == 0.0
-    asyncio.run(server.runtime.router.drain())
+    server.runtime.router.wait_idle()
     assert server.runtime.store.count(tenant="idem") == 1
     with pytest.raises(openai.ConflictError):
         ask(client, "Reverse the word planet.", **{"X-Request-ID": "req-42", "X-Academy-Tenant": "other"})
@@ -110,3 +111,13 @@ def test_unknown_paths_and_methods_are_json_errors(server):
 def test_official_client_sees_bad_requests_as_typed_errors(client):
     with pytest.raises(openai.BadRequestError, match="empty"):
         ask(client, "   ")
+
+
+def test_academy_ask_prints_the_routed_answer(server):
+    from typer.testing import CliRunner
+
+    from academy.cli import app
+
+    result = CliRunner().invoke(app, ["ask", "What is 12 plus 30?", "--url", server.url, "--tenant", "cli"])
+    assert result.exit_code == 0, result.output
+    assert "42" in result.output and "route=" in result.output

@@ -257,6 +257,8 @@ class AcademyRouter(Router):
             judged_scores=[float(a.score) for a in judged],
         )
         await asyncio.to_thread(self.store.log, query, [self._answer_record(request, a) for a in answers])
+        if self.store.pending_rows >= self.store.config.maintenance_every:
+            self.spawn(self.maintain_store())
 
     @staticmethod
     def _answer_record(request: RouteRequest, answer: ModelAnswer) -> AnswerRecord:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class Router(abc.ABC):
         self.store = store
         self.embed = embed
         self._background: set[asyncio.Task] = set()
+        self._maintaining = False
 
     @abc.abstractmethod
     async def route(self, request: RouteRequest) -> RouteResult: ...
@@ -102,12 +104,33 @@ class Router(abc.ABC):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def maintain_store(self) -> None:
+        """Keep search fast as traffic grows: build or refresh the ANN index when due, else merge
+        the small fragments that per-request appends leave. One run at a time, off the request path."""
+        if self._maintaining:
+            return
+        self._maintaining = True
+        try:
+            if not await asyncio.to_thread(self.store.maybe_index):
+                await asyncio.to_thread(self.store.compact)
+        finally:
+            self._maintaining = False
+
     @staticmethod
     async def _logged(coro: Awaitable[None]) -> None:
         try:
             await coro
         except Exception:  # a background failure must not vanish silently, nor kill the server
             log.exception("background routing task failed")
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Block until background work is done, from a thread other than the server's event loop
+        (tests, demos and benchmarks that drive a server running in a thread)."""
+        deadline = time.monotonic() + timeout
+        while self._background:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self._background)} background routing tasks still running")
+            time.sleep(0.01)
 
     async def drain(self) -> None:
         """Wait until every background task has finished (tests, shutdown, end of a demo day)."""

@@ -1,0 +1,254 @@
+"""The student factory: tokenizer, tiny Llama, warm start, save/load, and the shared text formats.
+
+Training (``models.train``) and serving (``academy.backends.hf``) must format text identically, so
+the prompt template, the target format and the answer marker live here and nowhere else.
+
+Formats (``|`` marks where prompt ends and target begins)::
+
+    prompt  = "Q: What is 47 + 35?\\nA:"
+    target  = " 82"                              # format_target("82")
+    target  = " 47 + 35 = 82 => 82"             # format_target("82", reasoning="47 + 35 = 82")
+    trained = prompt | target + "<eos>"
+
+At serving time generation stops at ``<eos>`` or a newline, and ``extract_answer`` keeps only the
+text after the last ``=>``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from academy.config import StudentConfig
+
+if TYPE_CHECKING:  # torch/transformers load lazily: the server imports this module for the formats
+    import torch
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+PROMPT_TEMPLATE = "Q: {query}\nA:"
+ANSWER_MARKER = "=>"
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
+METADATA_FILE = "student.json"
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace runs: a newline inside a target would stop generation early."""
+    return " ".join(text.split())
+
+
+def format_prompt(query: str) -> str:
+    """The student's input for ``query``; it ends right before the target's leading space."""
+    return PROMPT_TEMPLATE.format(query=query.strip())
+
+
+def format_target(answer: str, reasoning: str | None = None) -> str:
+    """The text the student learns to generate after the prompt (eos is added by the trainer).
+
+    The leading space keeps prompt and target on a token boundary, so the tokenized prompt is a
+    prefix of the tokenized prompt+target (TRL masks the loss at that boundary).
+    """
+    answer = _one_line(answer)
+    if reasoning and reasoning.strip():
+        return f" {_one_line(reasoning)} {ANSWER_MARKER} {answer}"
+    return f" {answer}"
+
+
+def split_generation(generated: str) -> tuple[str, str | None]:
+    """Split a raw generation into ``(answer, reasoning)``.
+
+    Cut at the first eos / newline first (anything after is the model rambling into a new turn),
+    then take the text after the last answer marker; the text before it is the reasoning.
+    """
+    text = generated.split(EOS, 1)[0].split("\n", 1)[0]
+    if ANSWER_MARKER in text:
+        reasoning, _, answer = text.rpartition(ANSWER_MARKER)
+        return answer.strip(), reasoning.strip() or None
+    return text.strip(), None
+
+
+def extract_answer(generated: str) -> str:
+    """Only the final answer of a generation: what the router serves and the judge scores."""
+    return split_generation(generated)[0]
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE tokenizer on ``texts``.
+
+    Digits are split one per token so numbers of any length share the same ten embeddings (the
+    arithmetic domains depend on it). The full 256-byte alphabet is always included so any text,
+    newlines and unseen characters included, round-trips exactly; hence the effective vocabulary
+    is at least ``256 + 4`` even when ``vocab_size`` is smaller. Batched generation needs left
+    padding, and every encoding starts with ``<bos>``.
+    """
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(BPE(unk_token=UNK))
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(_strings(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        padding_side="left",
+        add_bos_token=True,
+    )
+
+
+def _strings(texts: Iterable[str]) -> Iterator[str]:
+    return (t for t in texts if isinstance(t, str) and t)
+
+
+def build_student(config: StudentConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    """A randomly initialised tiny Llama sized by ``config`` for ``tokenizer``'s vocabulary.
+
+    Embeddings are tied to the LM head: at these sizes the embedding matrix is a large share of
+    all parameters, and tying halves it.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if config.hidden_size % config.num_heads:
+        raise ValueError(
+            f"student.hidden_size ({config.hidden_size}) must be divisible by "
+            f"student.num_heads ({config.num_heads})"
+        )
+    llama = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        num_key_value_heads=config.num_heads,
+        max_position_embeddings=config.max_length,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model = LlamaForCausalLM(llama)
+    generation = model.generation_config
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.bos_token_id = tokenizer.bos_token_id
+    generation.eos_token_id = tokenizer.eos_token_id
+    generation.do_sample = False
+    return model
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Unique parameters (tied embeddings counted once, as ``model.parameters()`` does)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def create_student(
+    path: Path,
+    config: StudentConfig,
+    corpus: Iterable[str],
+    warm_start: list[tuple[str, str]] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Create a student directory loadable offline with ``from_pretrained``; returns ``path``.
+
+    The tokenizer is trained on ``corpus`` plus the formatted warm-start examples (so the template
+    tokens are in the vocabulary). With ``warm_start`` pairs and ``config.warm_start_steps > 0``
+    the fresh model is fine-tuned on them, so a new student answers something on day one instead
+    of emitting noise. The caller chooses the pairs (``config.warm_start_examples`` is their
+    intended count). ``student.json`` records how the student was made.
+    """
+    from transformers import set_seed
+
+    path = Path(path)
+    set_seed(seed)
+    warm_start = list(warm_start or [])
+    templated = (format_prompt(q) + format_target(a) for q, a in warm_start)
+    tokenizer = train_tokenizer(chain(corpus, templated), config.vocab_size)
+    tokenizer.model_max_length = config.max_length
+    model = build_student(config, tokenizer)
+    stats = _warm_start(model, tokenizer, config, warm_start, seed)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    metadata = _metadata(model, config, seed, warm_start, stats)
+    (path / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    return path
+
+
+def _warm_start(
+    model: LlamaForCausalLM,
+    tokenizer: PreTrainedTokenizerFast,
+    config: StudentConfig,
+    pairs: list[tuple[str, str]],
+    seed: int,
+) -> dict[str, Any] | None:
+    if not pairs or config.warm_start_steps == 0:
+        return None
+    from models.train import sft_train  # TRL is only needed when there is something to train
+
+    with tempfile.TemporaryDirectory(prefix="academy-warm-start-") as scratch:
+        return sft_train(
+            model,
+            tokenizer,
+            pairs,
+            output_dir=Path(scratch),
+            steps=config.warm_start_steps,
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            seed=seed,
+            max_length=config.max_length,
+        )
+
+
+def _metadata(
+    model: LlamaForCausalLM,
+    config: StudentConfig,
+    seed: int,
+    warm_start: list[tuple[str, str]],
+    stats: dict[str, Any] | None,
+) -> dict[str, Any]:
+    stats = dict(stats or {})
+    stats.pop("history", None)
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.model_dump(),
+        "seed": seed,
+        "params": count_parameters(model),
+        "vocab_size": model.config.vocab_size,
+        "warm_start_steps": stats.get("steps", 0),
+        "warm_start_examples": len(warm_start) if stats else 0,
+        "warm_start": stats or None,
+        "prompt_template": PROMPT_TEMPLATE,
+        "answer_marker": ANSWER_MARKER,
+    }
+
+
+def load_student(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
+    """Load a student directory offline (never touches the Hub), in eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no student model at {path} (config.json missing)")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,172 @@
+"""Supervised fine-tuning of a student on (query, answer) pairs: the step nightly distillation wraps.
+
+Sequence-level distillation is plain SFT on the teacher's outputs, so one generic function serves
+both the warm start and the nightly run. It uses TRL's ``SFTTrainer`` on a prompt/completion
+dataset: TRL then computes the loss on the completion tokens only (``completion_only_loss``
+defaults to on for that format in TRL 1.16), so the student learns to answer, not to echo questions.
+
+Per-example weights (e.g. judge confidence) are applied by seeded resampling with replacement:
+TRL's SFT loss has no per-example weight, and resampling gives the same expected gradient without
+touching trainer internals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.trainer_callback import PrinterCallback
+from trl import SFTConfig, SFTTrainer
+
+import datasets
+from models.student import format_prompt, format_target
+
+Pair = tuple[str, str] | tuple[str, str, str | None]
+
+
+def sft_train(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[Pair] | datasets.Dataset,
+    output_dir: Path,
+    steps: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int = 0,
+    weights: list[float] | None = None,
+    max_length: int = 96,
+) -> dict[str, Any]:
+    """Fine-tune ``model`` in place on ``pairs`` for ``steps`` optimizer steps on CPU.
+
+    ``pairs`` is a list of ``(query, answer)`` or ``(query, answer, reasoning)`` tuples, or a
+    ``datasets.Dataset`` with ``query``/``answer`` (optional ``reasoning``, ``weight``) columns or
+    already formatted ``prompt``/``completion`` columns. ``weights`` (or a ``weight`` column)
+    resample the examples in proportion to their weight. Nothing is written to ``output_dir``
+    except what the Trainer insists on (no checkpoints).
+
+    Returns ``train_loss`` (last logged step loss), ``first_loss``, ``mean_loss``, ``steps``,
+    ``train_seconds``, ``examples`` and ``history`` (the loss of every step).
+    """
+    dataset = build_sft_dataset(pairs, tokenizer.eos_token, weights=weights, seed=seed)
+    args = build_sft_config(output_dir, steps, learning_rate, batch_size, seed, max_length)
+    with _quiet_datasets():
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)
+    started = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - started
+    model.eval()
+    history = [float(log["loss"]) for log in trainer.state.log_history if "loss" in log]
+    return {
+        "train_loss": history[-1] if history else float(output.training_loss),
+        "first_loss": history[0] if history else float(output.training_loss),
+        "mean_loss": float(output.training_loss),
+        "steps": int(trainer.state.global_step),
+        "train_seconds": round(seconds, 3),
+        "examples": len(dataset),
+        "history": history,
+    }
+
+
+def build_sft_config(
+    output_dir: Path, steps: int, learning_rate: float, batch_size: int, seed: int, max_length: int
+) -> SFTConfig:
+    """CPU-only, fp32, no checkpoints, no reporting: the nightly job owns tracking (MLflow).
+
+    Loss on the completion only (``completion_only_loss=True``), one log entry per step.
+    """
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_steps=steps,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=1,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        weight_decay=0.0,
+        seed=seed,
+        data_seed=seed,
+        max_length=max_length,
+        completion_only_loss=True,
+        packing=False,
+        bf16=False,
+        fp16=False,
+        use_cpu=True,
+        activation_checkpointing=False,  # TRL defaults it on; transformers 5 renamed gradient_checkpointing
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+        save_strategy="no",
+        report_to="none",
+        logging_strategy="steps",
+        logging_steps=1,
+        disable_tqdm=True,
+        dataset_num_proc=None,
+    )
+
+
+def build_sft_dataset(
+    pairs: Sequence[Pair] | datasets.Dataset,
+    eos_token: str,
+    weights: Sequence[float] | None = None,
+    seed: int = 0,
+) -> datasets.Dataset:
+    """A TRL prompt/completion dataset; the completion ends with ``eos_token`` so the student learns to stop."""
+    prompts, completions, column_weights = _examples(pairs)
+    weights = weights if weights is not None else column_weights
+    if not prompts:
+        raise ValueError("sft_train needs at least one example")
+    if weights is not None:
+        order = _resample(weights, len(prompts), seed)
+        prompts = [prompts[i] for i in order]
+        completions = [completions[i] for i in order]
+    completions = [c if c.endswith(eos_token) else c + eos_token for c in completions]
+    return datasets.Dataset.from_dict({"prompt": prompts, "completion": completions})
+
+
+def _examples(pairs: Sequence[Pair] | datasets.Dataset) -> tuple[list[str], list[str], list[float] | None]:
+    if isinstance(pairs, datasets.Dataset):
+        return _examples_from_dataset(pairs)
+    prompts, completions = [], []
+    for pair in pairs:
+        query, answer, *rest = pair
+        prompts.append(format_prompt(query))
+        completions.append(format_target(answer, rest[0] if rest else None))
+    return prompts, completions, None
+
+
+def _examples_from_dataset(ds: datasets.Dataset) -> tuple[list[str], list[str], list[float] | None]:
+    weights = [float(w) for w in ds["weight"]] if "weight" in ds.column_names else None
+    if {"prompt", "completion"} <= set(ds.column_names):
+        return list(ds["prompt"]), list(ds["completion"]), weights
+    if not {"query", "answer"} <= set(ds.column_names):
+        raise ValueError(f"dataset needs query/answer or prompt/completion columns, has {ds.column_names}")
+    reasoning = ds["reasoning"] if "reasoning" in ds.column_names else [None] * len(ds)
+    prompts = [format_prompt(q) for q in ds["query"]]
+    completions = [format_target(a, r) for a, r in zip(ds["answer"], reasoning, strict=True)]
+    return prompts, completions, weights
+
+
+def _resample(weights: Sequence[float], n: int, seed: int) -> list[int]:
+    """Indices drawn with replacement, probability proportional to weight (same size as the data)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must be {n} finite non-negative numbers with a positive sum")
+    rng = np.random.default_rng(seed)
+    return rng.choice(n, size=n, replace=True, p=w / w.sum()).tolist()
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide the per-map progress bars TRL's dataset preparation prints, then restore the setting."""
+    was_disabled = datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.utils.enable_progress_bars()
