@@ -40,9 +40,14 @@ def offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
+@app.callback()
+def main() -> None:
+    """Academy: a self-evolving teacher-student LLM platform."""
+    offline_env()  # before any command imports Hugging Face, Prefect or MLflow
+
+
 def config_or_exit(path: Path | None, home: Path | None = None, **overrides: Any) -> AcademyConfig:
     """Load config with overrides (None values skipped); a bad file is a clear error, not a traceback."""
-    offline_env()
     values = {k: v for k, v in overrides.items() if v is not None}
     if home is not None:
         values["paths.home"] = str(home)

@@ -11,7 +11,7 @@ def test_repo_config_loads_with_a_teacher_and_a_student():
     cfg = load_config(REPO / "academy.yaml")
     assert cfg.teacher.name == "teacher"
     assert {m.role for m in cfg.models} == {"teacher", "student"}
-    assert cfg.router.novel_similarity == pytest.approx(0.9)
+    assert cfg.router.novel_similarity == pytest.approx(0.7)
 
 
 def test_dotted_overrides_win_over_the_file():
