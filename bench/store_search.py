@@ -11,8 +11,10 @@ p99 <= 30 ms, so the search itself must stay at a few ms even at 1M stored queri
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-if __package__ in (None, ""):  # run as a script or imported by path: make `academy` importable
+if importlib.util.find_spec("academy") is None:  # run as a script from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from academy.config import StoreConfig  # noqa: E402
@@ -90,16 +92,23 @@ def fill_store(
     index: bool = True,
     num_partitions: int | None = None,
 ) -> None:
-    """Append ``rows`` synthetic queries with plain ``table.add`` (no idempotency check), then index.
+    """Append ``rows`` synthetic queries (ids ``bench-{i}``), then build the ANN and scalar indices.
 
-    Bulk ``add`` of Arrow tables writes ~100k rows/s; ``merge_insert`` would check every id.
+    One streaming ``table.add`` of ``batch``-row Arrow batches: no per-row idempotency check (as
+    ``merge_insert`` would do), memory bounded by one batch, and few large fragments, as after a
+    compaction. 1M rows take ~20 s to write; the index ~1.5 min on 2 cores.
     """
     rng = np.random.default_rng(seed)
     centres = centroids(seed)
-    table = store.queries_table
-    for start in range(0, rows, batch):
-        table.add(synthetic_batch(rng, centres, start, min(batch, rows - start), tenants))
-    if index and rows >= 256:
+    start = store.count()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for offset in range(0, rows, batch):
+            size = min(batch, rows - offset)
+            yield from synthetic_batch(rng, centres, start + offset, size, tenants).to_batches()
+
+    store.queries_table.add(pa.RecordBatchReader.from_batches(QUERY_SCHEMA, batches()))
+    if index and store.count() >= 256:
         store.build_index(num_partitions=num_partitions)
 
 
@@ -117,14 +126,22 @@ def time_searches(
     return latencies
 
 
-def recall(store: TrafficStore, queries: np.ndarray, tenants: list[str], k: int) -> float:
-    """Mean recall@k of ``search`` against an exhaustive (index-bypassing) search."""
-    hits = 0
+def recall(
+    store: TrafficStore, queries: np.ndarray, tenants: list[str], k: int, tolerance: float = 0.01
+) -> float:
+    """Share of ANN neighbours as similar as the exact k-th neighbour (within ``tolerance``).
+
+    Plain id recall would be misleading here: a synthetic topic has hundreds of near-equally
+    similar members, and for the router any of them is an equally good neighbour.
+    """
+    good = 0
     for vector, tenant in zip(queries, tenants, strict=True):
-        approx = {n.id for n in store.search(vector, tenant, k)}
         exact = store.exact_search(vector, tenant, k)
-        hits += len(approx & {n.id for n in exact})
-    return hits / (k * len(queries))
+        if not exact:
+            continue
+        kth = exact[-1].similarity
+        good += sum(n.similarity >= kth - tolerance for n in store.search(vector, tenant, k))
+    return good / (k * len(queries))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -143,7 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-index", action="store_true", help="flat search only")
     parser.add_argument("--reuse", action="store_true", help="reuse a filled store at --path")
     parser.add_argument("--tail", type=int, default=0, help="unindexed rows to add after indexing")
-    parser.add_argument("--recall", type=int, default=0, help="queries to measure recall@k on")
+    parser.add_argument("--recall", type=int, default=0, help="queries to measure recall@k on (slow)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 

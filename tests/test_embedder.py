@@ -147,3 +147,17 @@ def test_batcher_acall() -> None:
             return await asyncio.gather(*(batcher.acall(s) for s in ["a", "b", "c"]))
 
         assert asyncio.run(run()) == ["A", "B", "C"]
+
+
+def test_int8_embeddings_keep_the_fp32_neighbourhoods(embedder: Embedder) -> None:
+    from academy.config import EmbedderConfig
+
+    fp32 = Embedder(EmbedderConfig(quantize=False))
+    try:
+        exact = fp32.embed(TEXTS)
+    finally:
+        fp32.close()
+    quantized = embedder.embed(TEXTS)
+    assert embedder.config.quantize
+    assert float(np.min(np.sum(exact * quantized, axis=1))) > 0.85
+    assert np.array_equal(np.argsort(exact @ exact[0])[-2:], np.argsort(quantized @ quantized[0])[-2:])

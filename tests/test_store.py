@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from academy import store as store_module
 from academy.config import StoreConfig
 from academy.store import (
     EMBEDDING_DIM,
@@ -165,7 +167,7 @@ def test_index_built_and_fresh_rows_still_found(store: TrafficStore, rng: np.ran
     store.log_many(
         [(query(f"q{i}", v, tenant=tenants[i % 3]), []) for i, v in enumerate(vectors) if i >= 200]
     )
-    assert store.pending_rows == 600
+    assert store.pending_rows == 400  # maybe_index() above reset the counter
 
     assert store.maybe_index() is True
     assert store.has_vector_index()
@@ -199,6 +201,46 @@ def test_reindex_after_enough_new_rows(tmp_path: Path, rng: np.random.Generator)
     assert store.queries_table.index_stats("embedding_idx").num_unindexed_rows == 0
     found = store.search(vectors[310], "acme", k=1)
     assert found[0].id == "q310"
+
+
+def test_retrain_merges_delta_segments(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each compaction with new rows adds an ANN delta segment; too many trigger a retrain."""
+    monkeypatch.setattr(store_module, "MAX_INDEX_SEGMENTS", 2)
+    store = TrafficStore(tmp_path / "db", SMALL)
+    vectors = unit(rng, 330)
+    store.log_many([(query(f"q{i}", v), []) for i, v in enumerate(vectors[:300])])
+    assert store.maybe_index()
+    for start in (300, 310, 320):
+        store.log_many([(query(f"q{i}", vectors[i]), []) for i in range(start, start + 10)])
+        store.compact()
+    assert store.queries_table.list_indices()[0].num_segments == 4
+    assert store.maybe_index() is True
+    index = next(ix for ix in store.queries_table.list_indices() if ix.name == "embedding_idx")
+    assert index.num_segments == 1 and index.num_indexed_rows == 330
+    assert store.search(vectors[325], "acme", k=1)[0].id == "q325"
+
+
+def test_async_and_fallback_search_agree(
+    store: TrafficStore, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = unit(rng, 20)
+    store.log_many([(query(f"q{i}", v, tenant="AB"[i % 2]), []) for i, v in enumerate(vectors)])
+    fast = store.search(vectors[4], "A", k=5)
+    awaited = asyncio.run(store.asearch(vectors[4], "A", k=5))
+    monkeypatch.setattr(store_module, "_native", lambda table: None)  # LanceDB internals moved
+    fallback = store.search(vectors[4], "A", k=5)
+    threaded = asyncio.run(store.asearch(vectors[4], "A", k=5))
+    assert fast[0].id == "q4" and len(fast) == 5
+    assert (
+        [n.id for n in fast]
+        == [n.id for n in awaited]
+        == [n.id for n in fallback]
+        == [n.id for n in threaded]
+    )
+    for a, b in zip(fast, fallback, strict=True):
+        assert a.similarity == pytest.approx(b.similarity, abs=1e-6)
 
 
 def test_reopen_keeps_data_and_index(tmp_path: Path, rng: np.random.Generator) -> None:
