@@ -67,7 +67,9 @@ def _parse_line(line: str, where: str) -> tuple[str, dict[str, Outcome]]:
         query, raw = row["query"], row["outcomes"]
         outcomes = {model: Outcome(**values) for model, values in raw.items()}
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise OutcomesError(f"{where}: expected {{'query', 'outcomes': {{model: {{'answer', ...}}}}}}: {exc}")
+        raise OutcomesError(
+            f"{where}: expected {{'query', 'outcomes': {{model: {{'answer', ...}}}}}}: {exc}"
+        ) from None
     if not isinstance(query, str) or not query.strip():
         raise OutcomesError(f"{where}: 'query' must be a non-empty string")
     return query, outcomes

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from academy.config import AcademyConfig
 from academy.routing import RouteRequest, RouteResult
+from academy.routing.academy_policy import NoAnswerError
 from academy.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return openai_error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(NoAnswerError)
+    async def no_answer(_: Request, exc: NoAnswerError) -> JSONResponse:
+        return openai_error(502, f"no model could answer: {exc}")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,7 @@ from academy.backends import build_backend
 from academy.config import AcademyConfig, JudgeConfig, ModelConfig
 from academy.embedder import Embedder
 from academy.judges import build_judge
-from academy.routing import ROUTER_CLS, RouteRequest, Router
+from academy.routing import ROUTER_CLS, Router, RouteRequest
 from academy.school import School
 from academy.store import QueryRecord, TrafficStore
 from bench.store_search import fill_store
@@ -56,7 +56,11 @@ def time_decisions(router: Router, queries: list[str], warmup: int = 20) -> dict
         return timings
 
     timings = asyncio.run(run())
-    return {"p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99), "mean_ms": statistics.fmean(timings)}
+    return {
+        "p50_ms": percentile(timings, 50),
+        "p99_ms": percentile(timings, 99),
+        "mean_ms": statistics.fmean(timings),
+    }
 
 
 def time_embedding(embedder: Embedder, queries: list[str]) -> float:
@@ -66,14 +70,18 @@ def time_embedding(embedder: Embedder, queries: list[str]) -> float:
     return (time.perf_counter() - started) * 1000 / len(queries)
 
 
-def decision_at_size(cfg: AcademyConfig, embedder: Embedder, rows: int, queries: list[str], log) -> dict[str, Any]:
+def decision_at_size(
+    cfg: AcademyConfig, embedder: Embedder, rows: int, queries: list[str], log
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="academy-bench-") as tmp:
         store = TrafficStore(Path(tmp) / "lancedb", cfg.store)
         started = time.perf_counter()
         fill_store(store, rows)
         log(f"filled and indexed {rows:,} rows in {time.perf_counter() - started:.0f} s")
         result = {"rows": rows, **time_decisions(bench_router(cfg, store, embedder), queries)}
-        result["indexed"] = store.has_index() if hasattr(store, "has_index") else rows >= cfg.store.index_min_rows
+        result["indexed"] = (
+            store.has_index() if hasattr(store, "has_index") else rows >= cfg.store.index_min_rows
+        )
         log(f"{rows:,} rows: decision p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
         return result
 
@@ -105,8 +113,14 @@ def throughput_config(cfg: AcademyConfig, home: Path) -> AcademyConfig:
     data["paths"]["home"] = str(home)
     data["student"]["warm_start_steps"] = 0
     data["router"].update(shadow_rate=0.0, explore_rate=0.0)
-    student = {"name": "student-1", "backend": "hf", "role": "student", "price_in": 0.05, "price_out": 0.1,
-               "options": {"path": "students/student-1", "max_new_tokens": 8}}
+    student = {
+        "name": "student-1",
+        "backend": "hf",
+        "role": "student",
+        "price_in": 0.05,
+        "price_out": 0.1,
+        "options": {"path": "students/student-1", "max_new_tokens": 8},
+    }
     data["models"] = [m for m in data["models"] if m["role"] == "teacher"][:1] + [student]
     return AcademyConfig.model_validate(data)
 
@@ -115,9 +129,23 @@ def seed_familiar_traffic(store: TrafficStore, embedder: Embedder, queries: list
     """Past traffic on which the student scored perfectly, so every new query routes to it."""
     vectors = embedder.embed(queries)
     records = [
-        (QueryRecord(id=f"seed-{i}", tenant="bench", text=q, embedding=v, route="novel", final_model="student-1",
-                     final_answer="", final_score=1.0, total_cost=0.0, latency_ms=0.0,
-                     judged_models=["teacher", "student-1"], judged_scores=[1.0, 1.0]), [])
+        (
+            QueryRecord(
+                id=f"seed-{i}",
+                tenant="bench",
+                text=q,
+                embedding=v,
+                route="novel",
+                final_model="student-1",
+                final_answer="",
+                final_score=1.0,
+                total_cost=0.0,
+                latency_ms=0.0,
+                judged_models=["teacher", "student-1"],
+                judged_scores=[1.0, 1.0],
+            ),
+            [],
+        )
         for i, (q, v) in enumerate(zip(queries, vectors))
     ]
     store.log_many(records)
@@ -131,7 +159,8 @@ async def send(url: str, queries: list[str], concurrency: int = 8) -> tuple[floa
     async def one(text: str) -> None:
         async with semaphore:
             response = await client.chat.completions.create(
-                model="academy", messages=[{"role": "user", "content": text}],
+                model="academy",
+                messages=[{"role": "user", "content": text}],
                 extra_headers={"X-Academy-Tenant": "bench"},
             )
         model = response.model_extra["academy"]["model"]

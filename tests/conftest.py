@@ -21,8 +21,16 @@ from academy.config import AcademyConfig, StudentConfig  # noqa: E402
 from academy.school import School  # noqa: E402
 
 TINY_STUDENT = StudentConfig(
-    hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, vocab_size=300, max_length=64,
-    warm_start_steps=20, warm_start_examples=200, learning_rate=3e-3, batch_size=16,
+    hidden_size=32,
+    num_layers=2,
+    num_heads=2,
+    intermediate_size=64,
+    vocab_size=300,
+    max_length=64,
+    warm_start_steps=20,
+    warm_start_examples=200,
+    learning_rate=3e-3,
+    batch_size=16,
 )
 
 
@@ -50,13 +58,32 @@ def tiny_student_dir(tmp_path_factory) -> Path:
 def make_config(home: Path, student_dir: Path | None = None, **router: object) -> AcademyConfig:
     """A config on a temporary home: reference teacher, optional hf student, reference judge."""
     models: list[dict] = [
-        {"name": "teacher", "backend": "reference", "role": "teacher", "price_in": 5.0, "price_out": 15.0,
-         "options": {"error_rate": 0.0, "latency_ms": 0}},
+        {
+            "name": "teacher",
+            "backend": "reference",
+            "role": "teacher",
+            "price_in": 5.0,
+            "price_out": 15.0,
+            "options": {"error_rate": 0.0, "latency_ms": 0},
+        },
     ]
     if student_dir is not None:
-        models.append({"name": "student-1", "backend": "hf", "role": "student", "price_in": 0.05,
-                       "price_out": 0.1, "options": {"path": str(student_dir), "max_new_tokens": 12}})
+        models.append(
+            {
+                "name": "student-1",
+                "backend": "hf",
+                "role": "student",
+                "price_in": 0.05,
+                "price_out": 0.1,
+                "options": {"path": str(student_dir), "max_new_tokens": 12},
+            }
+        )
     return AcademyConfig.model_validate(
-        {"paths": {"home": str(home)}, "models": models, "router": {"seed": 0, **router},
-         "student": TINY_STUDENT.model_dump(), "judge": {"name": "reference", "cost_per_call": 0.0002}}
+        {
+            "paths": {"home": str(home)},
+            "models": models,
+            "router": {"seed": 0, **router},
+            "student": TINY_STUDENT.model_dump(),
+            "judge": {"name": "reference", "cost_per_call": 0.0002},
+        }
     )

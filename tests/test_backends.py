@@ -14,8 +14,14 @@ from academy.sim_api import create_sim_app
 
 
 def teacher_config(**options) -> ModelConfig:
-    return ModelConfig(name="teacher", backend="reference", role="teacher", price_in=5.0, price_out=15.0,
-                       options={"latency_ms": 0, **options})
+    return ModelConfig(
+        name="teacher",
+        backend="reference",
+        role="teacher",
+        price_in=5.0,
+        price_out=15.0,
+        options={"latency_ms": 0, **options},
+    )
 
 
 def test_registry_knows_every_backend():
@@ -52,17 +58,23 @@ def test_reference_unknown_query_and_simulated_latency():
     assert completion.latency_ms >= 45
 
 
-@pytest.mark.parametrize(("answer", "wrong_differs"), [("82", True), ("7, 19, 42", True), ("yes", True), ("Paris", True)])
+@pytest.mark.parametrize(
+    ("answer", "wrong_differs"), [("82", True), ("7, 19, 42", True), ("yes", True), ("Paris", True)]
+)
 def test_corrupt_always_changes_the_answer(answer, wrong_differs):
     assert (corrupt(answer, "salt") != answer) is wrong_differs
 
 
 def test_replay_backend_uses_recorded_answers_and_costs(tmp_path):
     path = tmp_path / "outcomes.jsonl"
-    rows = [{"query": "q1", "outcomes": {"gpt": {"answer": "A", "score": 1.0, "cost": 0.01}}},
-            {"query": "q2", "outcomes": {"gpt": {"answer": "B", "score": 0.0}}}]
+    rows = [
+        {"query": "q1", "outcomes": {"gpt": {"answer": "A", "score": 1.0, "cost": 0.01}}},
+        {"query": "q2", "outcomes": {"gpt": {"answer": "B", "score": 0.0}}},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    config = ModelConfig(name="gpt", backend="replay", price_in=1.0, price_out=2.0, options={"path": str(path)})
+    config = ModelConfig(
+        name="gpt", backend="replay", price_in=1.0, price_out=2.0, options={"path": str(path)}
+    )
     c1, c2, missing = asyncio.run(build_backend(config).agenerate(["q1", "q2", "q3"]))
     assert (c1.text, c1.cost) == ("A", 0.01)
     assert c2.text == "B" and c2.cost == pytest.approx((c2.tokens_in * 1.0 + c2.tokens_out * 2.0) / 1e6)
@@ -88,8 +100,14 @@ def sim_api():
 
 def test_openai_backend_over_real_http(sim_api, monkeypatch):
     monkeypatch.setenv("SIM_KEY", "secret")
-    config = ModelConfig(name="remote", backend="openai", role="teacher", price_in=2.0, price_out=8.0,
-                         options={"base_url": sim_api.url, "model": "remote-teacher", "api_key_env": "SIM_KEY"})
+    config = ModelConfig(
+        name="remote",
+        backend="openai",
+        role="teacher",
+        price_in=2.0,
+        price_out=8.0,
+        options={"base_url": sim_api.url, "model": "remote-teacher", "api_key_env": "SIM_KEY"},
+    )
     backend = build_backend(config)
     example = School(seed=5).generate(1)[0]
     [completion] = asyncio.run(backend.agenerate([example.query]))
@@ -99,14 +117,24 @@ def test_openai_backend_over_real_http(sim_api, monkeypatch):
 
 
 def test_openai_backend_reports_errors_instead_of_raising(sim_api):
-    config = ModelConfig(name="remote", backend="openai", price_in=1, price_out=1,
-                         options={"base_url": sim_api.url, "model": "no-such-model", "max_retries": 0})
+    config = ModelConfig(
+        name="remote",
+        backend="openai",
+        price_in=1,
+        price_out=1,
+        options={"base_url": sim_api.url, "model": "no-such-model", "max_retries": 0},
+    )
     [completion] = asyncio.run(build_backend(config).agenerate(["hi"]))
     assert completion.error and "NotFound" in completion.error and completion.text == ""
 
 
 def test_openai_backend_unreachable_server_times_out_cleanly():
-    config = ModelConfig(name="remote", backend="openai", price_in=1, price_out=1,
-                         options={"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2})
+    config = ModelConfig(
+        name="remote",
+        backend="openai",
+        price_in=1,
+        price_out=1,
+        options={"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2},
+    )
     [completion] = asyncio.run(build_backend(config).agenerate(["hi"]))
     assert completion.error and "Connection" in completion.error

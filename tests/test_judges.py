@@ -23,7 +23,9 @@ def test_registry_knows_every_judge():
 
 
 def test_local_evaluate_metrics_load_by_path_offline():
-    em = load_metric("normalized_exact_match").compute(predictions=["Paris.", "Rome"], references=["paris", "Oslo"])
+    em = load_metric("normalized_exact_match").compute(
+        predictions=["Paris.", "Rome"], references=["paris", "Oslo"]
+    )
     f1 = load_metric("token_f1").compute(predictions=["7, 42, 19"], references=["7, 19, 42"])
     assert em["scores"] == [1.0, 0.0]
     assert f1["f1"] == pytest.approx(1.0)
@@ -50,9 +52,19 @@ def test_reference_judge_prefers_an_explicit_reference():
 
 def test_recorded_judge_reveals_recorded_scores(tmp_path):
     path = tmp_path / "o.jsonl"
-    path.write_text(json.dumps({"query": "q", "outcomes": {"a": {"answer": "x", "score": 0.0}, "b": {"answer": "y", "score": 1.0}}}))
-    a, b, c = asyncio.run(judge("recorded", path=str(path)).ajudge(
-        [JudgeRequest("q", "x", "a"), JudgeRequest("q", "y", "b"), JudgeRequest("q", "z", "c")]))
+    path.write_text(
+        json.dumps(
+            {
+                "query": "q",
+                "outcomes": {"a": {"answer": "x", "score": 0.0}, "b": {"answer": "y", "score": 1.0}},
+            }
+        )
+    )
+    a, b, c = asyncio.run(
+        judge("recorded", path=str(path)).ajudge(
+            [JudgeRequest("q", "x", "a"), JudgeRequest("q", "y", "b"), JudgeRequest("q", "z", "c")]
+        )
+    )
     assert (a.score, b.score, c.score) == (0.0, 1.0, None)
 
 
@@ -60,24 +72,33 @@ def test_parse_rubric_accepts_wrapped_json_and_rejects_bad_values():
     text = 'Sure!\n```json\n{"relevance": 10, "correctness": 5, "completeness": 6, "clarity": 8}\n```'
     scores = parse_rubric(text)
     assert scores["correctness"] == 5
-    assert combine(scores, {"relevance": 1, "correctness": 1, "completeness": 1, "clarity": 1}) == pytest.approx(0.725)
-    for bad in ["no json here", '{"relevance": 11, "correctness": 1, "completeness": 1, "clarity": 1}',
-                '{"relevance": "high", "correctness": 1, "completeness": 1, "clarity": 1}', '{"relevance": 1}']:
+    assert combine(
+        scores, {"relevance": 1, "correctness": 1, "completeness": 1, "clarity": 1}
+    ) == pytest.approx(0.725)
+    for bad in [
+        "no json here",
+        '{"relevance": 11, "correctness": 1, "completeness": 1, "clarity": 1}',
+        '{"relevance": "high", "correctness": 1, "completeness": 1, "clarity": 1}',
+        '{"relevance": 1}',
+    ]:
         with pytest.raises(MalformedJudgeOutput):
             parse_rubric(bad)
 
 
 def sim_judge_server(malformed_rate: float):
     supervisor = build_judge(JudgeConfig(name="reference", cost_per_call=0.0))
-    teacher = build_backend(ModelConfig(name="t", backend="reference", role="teacher", price_in=1, price_out=1))
+    teacher = build_backend(
+        ModelConfig(name="t", backend="reference", role="teacher", price_in=1, price_out=1)
+    )
     return BackgroundServer(create_sim_app({"t": teacher}, {"gpt-judge": supervisor}, malformed_rate))
 
 
 def test_llm_judge_over_http_scores_right_above_wrong():
     with sim_judge_server(0.0) as server:
         llm = judge("llm", base_url=server.url, model="gpt-judge", max_retries=0)
-        right, wrong = asyncio.run(llm.ajudge([JudgeRequest("What is 47 plus 35?", "82"),
-                                               JudgeRequest("What is 47 plus 35?", "12")]))
+        right, wrong = asyncio.run(
+            llm.ajudge([JudgeRequest("What is 47 plus 35?", "82"), JudgeRequest("What is 47 plus 35?", "12")])
+        )
     assert right.error is None and right.score > 0.9
     assert wrong.score < 0.5
     assert right.detail["correctness"] == 10 and right.cost == pytest.approx(0.001)

@@ -17,8 +17,15 @@ PRICES = {"teacher": 10.0, "student": 0.1}
 
 
 def neighbour(similarity, **scores):
-    return Neighbour(id="n", text="t", similarity=similarity, judged_models=list(scores),
-                     judged_scores=list(scores.values()), final_model="teacher", route="novel")
+    return Neighbour(
+        id="n",
+        text="t",
+        similarity=similarity,
+        judged_models=list(scores),
+        judged_scores=list(scores.values()),
+        final_model="teacher",
+        route="novel",
+    )
 
 
 def test_estimates_are_similarity_weighted_means():
@@ -41,8 +48,14 @@ def test_choose_cheaper_model_when_good_enough_else_teacher():
 
 def test_price_weight_trades_quality_for_price():
     est = {"teacher": Estimate(1.0, 5), "student": Estimate(0.8, 5)}
-    assert choose_model(est, PRICES, "teacher", RouterConfig(price_weight=0.0, quality_floor=0.5))[0] == "teacher"
-    assert choose_model(est, PRICES, "teacher", RouterConfig(price_weight=0.5, quality_floor=0.5))[0] == "student"
+    assert (
+        choose_model(est, PRICES, "teacher", RouterConfig(price_weight=0.0, quality_floor=0.5))[0]
+        == "teacher"
+    )
+    assert (
+        choose_model(est, PRICES, "teacher", RouterConfig(price_weight=0.5, quality_floor=0.5))[0]
+        == "student"
+    )
 
 
 def unit(seed: int, dim: int = 384) -> np.ndarray:
@@ -52,11 +65,19 @@ def unit(seed: int, dim: int = 384) -> np.ndarray:
 
 def router_for(tmp_path, student_error: float, store_config=None, **router):
     def model(name, role, price, error):
-        return ModelConfig(name=name, backend="reference", role=role, price_in=price, price_out=price,
-                           options={"error_rate": error, "latency_ms": 0, "seed": 7})
+        return ModelConfig(
+            name=name,
+            backend="reference",
+            role=role,
+            price_in=price,
+            price_out=price,
+            options={"error_rate": error, "latency_ms": 0, "seed": 7},
+        )
 
-    backends = {"teacher": build_backend(model("teacher", "teacher", 10.0, 0.0)),
-                "student": build_backend(model("student", "student", 0.1, student_error))}
+    backends = {
+        "teacher": build_backend(model("teacher", "teacher", 10.0, 0.0)),
+        "student": build_backend(model("student", "student", 0.1, student_error)),
+    }
     judge = build_judge(JudgeConfig(name="reference", cost_per_call=0.001))
     store = TrafficStore(tmp_path / "lancedb", store_config)
     config = RouterConfig(**{"novel_similarity": 0.9, "shadow_rate": 0.0, "explore_rate": 0.0, **router})
@@ -95,7 +116,9 @@ def test_fanout_tie_goes_to_the_cheaper_model(tmp_path):
 
 
 def test_familiar_query_goes_to_the_best_value_model_of_its_neighbourhood(tmp_path):
-    router, store = router_for(tmp_path, student_error=0.0, min_evidence=0.5)  # one judged neighbour is enough
+    router, store = router_for(
+        tmp_path, student_error=0.0, min_evidence=0.5
+    )  # one judged neighbour is enough
     base = unit(3)
     first = route(router, "Convert 3 km to m.", base)
     near = base + 0.05 * unit(4)
@@ -143,12 +166,42 @@ def test_a_failing_student_falls_back_to_the_teacher(tmp_path):
     route(router, "Convert 3 km to m.", base)
 
     # The student's weights vanish: the real hf backend fails to load them.
-    router.backends["student"] = build_backend(ModelConfig(
-        name="student", backend="hf", role="student", price_in=0.1, price_out=0.1,
-        options={"path": str(tmp_path / "missing-student")}))
+    router.backends["student"] = build_backend(
+        ModelConfig(
+            name="student",
+            backend="hf",
+            role="student",
+            price_in=0.1,
+            price_out=0.1,
+            options={"path": str(tmp_path / "missing-student")},
+        )
+    )
     result = route(router, "Convert 5 km to m.", base)
     assert result.route == "familiar" and result.model == "teacher" and result.answer == "5000"
     assert "fell back" in result.reason
+    logged = {a["purpose"]: a for a in router.store.answers_for(result.request_id)}
+    assert logged["failed"]["model"] == "student" and "missing-student" in logged["failed"]["error"]
+    assert logged["serve"]["model"] == "teacher"
+
+
+def test_when_every_model_fails_the_router_says_so(tmp_path):
+    from academy.routing.academy_policy import NoAnswerError
+
+    router, store = router_for(tmp_path, student_error=0.0)
+    for name in ("teacher", "student"):
+        router.backends[name] = build_backend(
+            ModelConfig(
+                name=name,
+                backend="openai",
+                role=router.backends[name].role,
+                price_in=1,
+                price_out=1,
+                options={"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2},
+            )
+        )
+    with pytest.raises(NoAnswerError, match="every model failed"):
+        route(router, "What is 2 plus 2?", unit(11))
+    assert store.count() == 0
 
 
 def test_logging_compacts_fragments_as_traffic_grows(tmp_path):

@@ -29,8 +29,9 @@ def client(server):
 
 
 def ask(client, text, **headers):
-    return client.chat.completions.create(model="academy", messages=[{"role": "user", "content": text}],
-                                          extra_headers=headers)
+    return client.chat.completions.create(
+        model="academy", messages=[{"role": "user", "content": text}], extra_headers=headers
+    )
 
 
 def test_official_client_gets_routed_answers(client):
@@ -43,7 +44,11 @@ def test_official_client_gets_routed_answers(client):
 
 
 def test_second_similar_query_is_familiar_and_logged(client, server):
-    for text in ["What is the capital of France?", "What is the capital of Spain?", "What is the capital of Italy?"]:
+    for text in [
+        "What is the capital of France?",
+        "What is the capital of Spain?",
+        "What is the capital of Italy?",
+    ]:
         ask(client, text, **{"X-Academy-Tenant": "familiar-test"})
         server.runtime.router.wait_idle()  # logging is asynchronous: let each answer land first
     response = ask(client, "What is the capital of Peru?", **{"X-Academy-Tenant": "familiar-test"})
@@ -65,7 +70,9 @@ def test_request_id_makes_retries_idempotent(client, server):
     first = ask(client, "Reverse the word planet.", **{"X-Request-ID": "req-42", "X-Academy-Tenant": "idem"})
     again = ask(client, "Reverse the word planet.", **{"X-Request-ID": "req-42", "X-Academy-Tenant": "idem"})
     assert again.choices[0].message.content == first.choices[0].message.content
-    assert again.model_extra["academy"]["replayed"] is True and again.model_extra["academy"]["cost_usd"] == 0.0
+    assert (
+        again.model_extra["academy"]["replayed"] is True and again.model_extra["academy"]["cost_usd"] == 0.0
+    )
     server.runtime.router.wait_idle()
     assert server.runtime.store.count(tenant="idem") == 1
     with pytest.raises(openai.ConflictError):
@@ -74,7 +81,8 @@ def test_request_id_makes_retries_idempotent(client, server):
 
 def test_streaming_returns_the_answer_as_chunks(client):
     stream = client.chat.completions.create(
-        model="academy", messages=[{"role": "user", "content": "Convert 3 km to m."}], stream=True)
+        model="academy", messages=[{"role": "user", "content": "Convert 3 km to m."}], stream=True
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text == "3000"
 
@@ -85,16 +93,38 @@ def test_streaming_returns_the_answer_as_chunks(client):
         (b"{not json", 400, "invalid request"),
         (json.dumps({"model": "academy"}).encode(), 400, "messages"),
         (json.dumps({"model": "academy", "messages": []}).encode(), 400, "messages"),
-        (json.dumps({"model": "academy", "messages": [{"role": "user", "content": "  "}]}).encode(), 400, "empty"),
-        (json.dumps({"model": "academy", "messages": [{"role": "system", "content": "x"}]}).encode(), 400, "user message"),
-        (json.dumps({"model": "academy", "messages": [{"role": "wizard", "content": "x"}]}).encode(), 400, "role"),
-        (json.dumps({"model": "academy", "messages": [{"role": "user", "content": "x" * 9000}]}).encode(), 400, "longer"),
-        (json.dumps({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}).encode(), 404, "model"),
+        (
+            json.dumps({"model": "academy", "messages": [{"role": "user", "content": "  "}]}).encode(),
+            400,
+            "empty",
+        ),
+        (
+            json.dumps({"model": "academy", "messages": [{"role": "system", "content": "x"}]}).encode(),
+            400,
+            "user message",
+        ),
+        (
+            json.dumps({"model": "academy", "messages": [{"role": "wizard", "content": "x"}]}).encode(),
+            400,
+            "role",
+        ),
+        (
+            json.dumps({"model": "academy", "messages": [{"role": "user", "content": "x" * 9000}]}).encode(),
+            400,
+            "longer",
+        ),
+        (
+            json.dumps({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            404,
+            "model",
+        ),
         (json.dumps([1, 2]).encode(), 400, "invalid request"),
     ],
 )
 def test_malformed_requests_get_openai_style_4xx(server, body, status, needle):
-    response = httpx.post(f"{server.url}/chat/completions", content=body, headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{server.url}/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == status
     error = response.json()["error"]
     assert needle in error["message"] and error["type"] == "invalid_request_error"

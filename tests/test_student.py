@@ -10,11 +10,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach the Hub
 
+import datasets  # noqa: E402
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from trl import SFTTrainer  # noqa: E402
 
-import datasets  # noqa: E402
 from academy.config import StudentConfig  # noqa: E402
 from models.student import (  # noqa: E402
     ANSWER_MARKER,

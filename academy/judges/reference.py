@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import evaluate
@@ -25,7 +25,7 @@ METRICS_DIR = Path(__file__).resolve().parent.parent / "metrics"
 _METRIC_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_metric(name: str) -> evaluate.EvaluationModule:
     """A local evaluate module by folder name (``normalized_exact_match``, ``token_f1``)."""
     return evaluate.load(str(METRICS_DIR / name), keep_in_memory=True)
@@ -36,7 +36,9 @@ def reference_scores(answers: list[str], references: list[str], em_weight: float
     if not answers:
         return []
     with _METRIC_LOCK:
-        em = load_metric("normalized_exact_match").compute(predictions=answers, references=references)["scores"]
+        em = load_metric("normalized_exact_match").compute(predictions=answers, references=references)[
+            "scores"
+        ]
         f1 = load_metric("token_f1").compute(predictions=answers, references=references)["scores"]
     return [em_weight * e + (1 - em_weight) * f for e, f in zip(em, f1)]
 

@@ -18,7 +18,7 @@ from academy.backends.base import Backend, Completion
 from academy.backends.reference import unit_draw
 from academy.config import RouterConfig
 from academy.judges.base import JudgeRequest
-from academy.routing.base import ROUTER_CLS, ModelAnswer, RouteRequest, RouteResult, Router
+from academy.routing.base import ROUTER_CLS, ModelAnswer, Router, RouteRequest, RouteResult
 from academy.store import AnswerRecord, Neighbour, QueryRecord
 
 
@@ -29,6 +29,10 @@ class Estimate:
 
     quality: float
     evidence: float
+
+
+class NoAnswerError(RuntimeError):
+    """No model produced an answer (every backend failed); the server answers 502."""
 
 
 @dataclass
@@ -141,6 +145,8 @@ class AcademyRouter(Router):
         answers = await self._ask_all(request, list(self.backends), "fanout")
         await self._judge(request, answers)
         best = pick_best(answers) or self._teacher_answer(answers)
+        if best.completion.error:
+            raise NoAnswerError(f"every model failed; teacher: {best.completion.error}")
         best.purpose = "serve"
         result = self._result(request, decision, best, answers, started, decision.reason)
         self.spawn(self._log(request, decision.embedding, result, answers))
@@ -154,12 +160,17 @@ class AcademyRouter(Router):
     async def _familiar(self, request: RouteRequest, decision: Decision, started: float) -> RouteResult:
         chosen, reason = decision.model or self.teacher, decision.reason
         [served] = await self._ask_all(request, [chosen], "serve")
+        attempts = [served]
         if served.completion.error and chosen != self.teacher:
+            served.purpose = "failed"  # logged, so failures show up in the traffic store
             reason = f"{chosen} failed ({served.completion.error}); fell back to the teacher"
             [served] = await self._ask_all(request, [self.teacher], "serve")
-        result = self._result(request, decision, served, [served], started, reason)
+            attempts.append(served)
+        if served.completion.error:
+            raise NoAnswerError(f"{served.model} failed: {served.completion.error}")
+        result = self._result(request, decision, served, attempts, started, reason)
         side_models = self._side_models(request, served.model)
-        self.spawn(self._shadow_and_log(request, decision.embedding, result, served, side_models))
+        self.spawn(self._shadow_and_log(request, decision.embedding, result, attempts, side_models))
         return result
 
     def _side_models(self, request: RouteRequest, served: str) -> list[tuple[str, str]]:
@@ -176,8 +187,8 @@ class AcademyRouter(Router):
                 side.setdefault(pick, "explore")
         return list(side.items())
 
-    async def _shadow_and_log(self, request, embedding, result, served, side_models) -> None:
-        answers = [served]
+    async def _shadow_and_log(self, request, embedding, result, attempts, side_models) -> None:
+        answers, served = list(attempts), attempts[-1]
         if side_models:
             for purpose in {p for _, p in side_models}:
                 names = [m for m, p in side_models if p == purpose]
