@@ -36,33 +36,59 @@ CONCURRENCY = 4
 
 @dataclass
 class DemoReport:
+    """Per-query figures in traffic order; totals and thirds of the day are derived from them."""
+
     tenant: str
     queries: int
-    routes: Counter = field(default_factory=Counter)
-    served_by: Counter = field(default_factory=Counter)
-    academy_cost: float = 0.0
-    teacher_cost: float = 0.0
+    routes: list[str] = field(default_factory=list)
+    served_by: list[str] = field(default_factory=list)
+    academy_costs: list[float] = field(default_factory=list)
+    teacher_costs: list[float] = field(default_factory=list)
     mean_judge_score: float = 0.0
     academy_quality: float = 0.0
     teacher_quality: float = 0.0
     seconds: float = 0.0
 
     @property
+    def academy_cost(self) -> float:
+        return sum(self.academy_costs)
+
+    @property
+    def teacher_cost(self) -> float:
+        return sum(self.teacher_costs)
+
+    @property
     def cost_ratio(self) -> float:
         return self.academy_cost / self.teacher_cost if self.teacher_cost else float("nan")
+
+    def thirds(self) -> list[dict[str, float]]:
+        """Novel share and cost vs always-teacher in each third of the day: the router learning."""
+        bounds = [round(i * self.queries / 3) for i in range(4)]
+        rows = []
+        for start, end in zip(bounds, bounds[1:]):
+            teacher = sum(self.teacher_costs[start:end])
+            rows.append(
+                {
+                    "queries": end - start,
+                    "novel_share": self.routes[start:end].count("novel") / max(end - start, 1),
+                    "cost_ratio": sum(self.academy_costs[start:end]) / teacher if teacher else float("nan"),
+                }
+            )
+        return rows
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "tenant": self.tenant,
             "queries": self.queries,
-            "routes": dict(self.routes),
-            "served_by": dict(self.served_by),
+            "routes": dict(Counter(self.routes)),
+            "served_by": dict(Counter(self.served_by)),
             "cost_per_query": self.academy_cost / self.queries,
             "teacher_cost_per_query": self.teacher_cost / self.queries,
             "cost_ratio": self.cost_ratio,
             "mean_judge_score": self.mean_judge_score,
             "quality": self.academy_quality,
             "teacher_quality": self.teacher_quality,
+            "thirds": self.thirds(),
             "seconds": self.seconds,
         }
 
@@ -149,8 +175,8 @@ async def send_all(
 
 async def counterfactual(
     runtime: Runtime, examples: list[Example], answers: list[str]
-) -> tuple[float, float, float]:
-    """Always-teacher cost and quality on the same queries, and the quality Academy returned."""
+) -> tuple[list[float], float, float]:
+    """Always-teacher cost per query and quality on the same queries, and the quality Academy returned."""
     teacher = runtime.backends[runtime.config.teacher.name]
     teacher_answers = await teacher.agenerate([e.query for e in examples])
     source = TraceSource(examples)
@@ -162,8 +188,8 @@ async def counterfactual(
         )
         return sum(j.score or 0.0 for j in judged) / len(judged)
 
-    cost = sum(c.cost or 0.0 for c in teacher_answers)
-    return cost, await quality([c.text for c in teacher_answers]), await quality(answers)
+    costs = [c.cost or 0.0 for c in teacher_answers]
+    return costs, await quality([c.text for c in teacher_answers]), await quality(answers)
 
 
 def run_demo(cfg: AcademyConfig, traffic: Path | None = None, console: Console | None = None) -> DemoReport:
@@ -180,7 +206,7 @@ def run_demo(cfg: AcademyConfig, traffic: Path | None = None, console: Console |
             responses = asyncio.run(send_all(server.url, tenant, examples, progress))
         report = summarise(runtime, tenant, examples, responses)
         answers = [r["choices"][0]["message"]["content"] for r in responses]
-        report.teacher_cost, report.teacher_quality, report.academy_quality = asyncio.run(
+        report.teacher_costs, report.teacher_quality, report.academy_quality = asyncio.run(
             counterfactual(runtime, examples, answers)
         )
     finally:
@@ -193,11 +219,11 @@ def run_demo(cfg: AcademyConfig, traffic: Path | None = None, console: Console |
 def summarise(runtime: Runtime, tenant: str, examples: list[Example], responses: list[dict]) -> DemoReport:
     """Routes and models from the responses; cost (background shadowing included) from the store."""
     report = DemoReport(tenant=tenant, queries=len(examples))
-    for response in responses:
-        report.routes[response["academy"]["route"]] += 1
-        report.served_by[response["academy"]["model"]] += 1
+    report.routes = [r["academy"]["route"] for r in responses]
+    report.served_by = [r["academy"]["model"] for r in responses]
     frame = runtime.store.queries_frame(tenant)
-    report.academy_cost = float(frame["total_cost"].sum())
+    logged_cost = dict(zip(frame["id"], frame["total_cost"]))
+    report.academy_costs = [float(logged_cost[r["academy"]["request_id"]]) for r in responses]
     scores = frame["final_score"].dropna()
     report.mean_judge_score = float(scores.mean()) if len(scores) else float("nan")
     return report
@@ -207,9 +233,9 @@ def print_report(console: Console, report: DemoReport) -> None:
     table = Table(title=f"Academy demo: one day, {report.queries} queries (tenant {report.tenant})")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for route, count in sorted(report.routes.items()):
+    for route, count in sorted(Counter(report.routes).items()):
         table.add_row(f"route {route}", str(count))
-    for model, count in sorted(report.served_by.items()):
+    for model, count in sorted(Counter(report.served_by).items()):
         table.add_row(f"served by {model}", str(count))
     table.add_row(
         "cost per query (Academy, judge and shadowing included)",
@@ -222,5 +248,10 @@ def print_report(console: Console, report: DemoReport) -> None:
         "reference quality: Academy / always-teacher",
         f"{report.academy_quality:.3f} / {report.teacher_quality:.3f}",
     )
+    for i, third in enumerate(report.thirds(), 1):
+        table.add_row(
+            f"third {i} of the day: novel share, cost vs always-teacher",
+            f"{third['novel_share']:.0%}, {third['cost_ratio']:.0%}",
+        )
     table.add_row("wall time", f"{report.seconds:.1f} s")
     console.print(table)

@@ -35,8 +35,8 @@ def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
 
     Why: on one pinned core a short query takes ~11 ms in fp32 and ~4.8 ms in int8, the difference
     between missing and meeting the 10 ms routing budget. Neighbourhoods survive: on 600 school
-    queries the nearest past query is of the same domain 99.7% of the time at similarity >= 0.7
-    (100% in fp32). Store and queries must use the same setting, so it is part of the config.
+    queries the nearest earlier query at similarity >= 0.7 is of the same domain every time, as in
+    fp32 (bench/similarity.py). Store and queries must use the same setting: it is in the config.
     """
     with warnings.catch_warnings():  # torch marks eager-mode quantisation deprecated in favour of torchao
         warnings.simplefilter("ignore")

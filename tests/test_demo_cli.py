@@ -21,13 +21,15 @@ def test_demo_day_runs_through_http_and_accounts_for_every_query(tmp_path):
     console = Console(record=True, width=140)
     report = run_demo(cfg, console=console)
     assert (tmp_path / "students" / "student-1" / "config.json").exists()  # created on the fly
-    assert sum(report.routes.values()) == 30 and sum(report.served_by.values()) == 30
-    assert report.routes["novel"] >= 1
+    assert len(report.routes) == 30 and len(report.served_by) == 30 and len(report.academy_costs) == 30
+    assert "novel" in report.routes
+    assert [t["queries"] for t in report.thirds()] == [10, 10, 10]
+    assert report.thirds()[0]["novel_share"] >= report.thirds()[2]["novel_share"]
     assert report.academy_cost > 0 and report.teacher_cost > 0
     assert 0.9 <= report.teacher_quality <= 1.0  # the teacher here makes no mistakes
     assert 0.0 <= report.academy_quality <= 1.0
     text = console.export_text()
-    assert "cost vs always-teacher" in text and "route novel" in text
+    assert "cost vs always-teacher" in text and "route novel" in text and "third 3" in text
 
 
 def test_demo_replays_a_users_trace(tmp_path):
