@@ -20,10 +20,11 @@ import pytest  # noqa: E402
 from academy.config import AcademyConfig, StudentConfig  # noqa: E402
 from academy.school import School  # noqa: E402
 
+# The one tiny student shape every test trains (~20k parameters); tests override only training knobs.
 TINY_STUDENT = StudentConfig(
     hidden_size=32,
     num_layers=2,
-    num_heads=2,
+    num_heads=4,
     intermediate_size=64,
     vocab_size=300,
     max_length=64,

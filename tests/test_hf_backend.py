@@ -14,8 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach the Hub
 
 from academy.backends.base import BACKEND_CLS, build_backend  # noqa: E402
 from academy.backends.hf import BackendError, HFBackend, _completion, _load  # noqa: E402
-from academy.config import ModelConfig, StudentConfig  # noqa: E402
+from academy.config import ModelConfig  # noqa: E402
 from models.student import create_student, format_prompt, format_target, load_student  # noqa: E402
+from tests.conftest import TINY_STUDENT  # noqa: E402
 
 COUNTRIES = {
     "France": "Paris", "Spain": "Madrid", "Italy": "Rome", "Germany": "Berlin", "Japan": "Tokyo",
@@ -26,17 +27,7 @@ COUNTRIES = {
 PAIRS = [(f"What is the capital of {country}?", city) for country, city in COUNTRIES.items()]
 QUERIES = [q for q, _ in PAIRS]
 # 150 steps over 20 fixed pairs: ~3 s on 2 CPU cores; loss falls from ~5.7 to ~0.005.
-STUDENT = StudentConfig(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=4,
-    intermediate_size=64,
-    vocab_size=300,
-    max_length=64,
-    warm_start_steps=150,
-    learning_rate=1e-2,
-    batch_size=20,
-)
+STUDENT = TINY_STUDENT.model_copy(update={"warm_start_steps": 150, "learning_rate": 1e-2, "batch_size": 20})
 
 
 @pytest.fixture(scope="module", autouse=True)

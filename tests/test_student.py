@@ -28,18 +28,9 @@ from models.student import (  # noqa: E402
     train_tokenizer,
 )
 from models.train import build_sft_config, build_sft_dataset, sft_train  # noqa: E402
+from tests.conftest import TINY_STUDENT  # noqa: E402
 
-TINY = StudentConfig(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=4,
-    intermediate_size=64,
-    vocab_size=300,
-    max_length=64,
-    warm_start_steps=10,
-    learning_rate=1e-2,
-    batch_size=16,
-)
+TINY = TINY_STUDENT.model_copy(update={"warm_start_steps": 10, "learning_rate": 1e-2, "batch_size": 16})
 SUMS = [(f"What is {a} + {b}?", str(a + b)) for a in range(10) for b in range(5)]  # 50 pairs
 
 
