@@ -220,6 +220,8 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
         if body.model not in (ROUTED_MODEL, "auto"):
             raise BadRequest(f"model must be {ROUTED_MODEL!r} (Academy picks the model)", 404, "model")
         tenant = request.headers.get(TENANT_HEADER) or rt.config.server.default_tenant
+        if len(tenant) > 128 or not tenant.isprintable():
+            raise BadRequest("tenant must be at most 128 printable characters", param=TENANT_HEADER)
         request_id = next((request.headers[h] for h in REQUEST_ID_HEADERS if h in request.headers), None)
         text = query_text(body)
         payload = await answer(rt, request.app.state.recent, text, tenant, request_id)
@@ -241,7 +243,7 @@ async def answer(
     seen = recent.get(request_id)
     if seen is not None:
         return replayed(seen[0], tenant, await asyncio.shield(seen[1]))
-    stored = rt.store.get_query(request_id)
+    stored = await asyncio.to_thread(rt.store.get_query, request_id)
     if stored is not None:
         return replayed(stored["tenant"], tenant, stored_body(stored))
     future = asyncio.ensure_future(route_once(rt, text, tenant, request_id))

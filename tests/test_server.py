@@ -138,6 +138,12 @@ def test_unknown_paths_and_methods_are_json_errors(server):
     assert wrong_method.status_code == 405 and "error" in wrong_method.json()
 
 
+def test_bad_tenant_header_is_a_400(server):
+    body = {"model": "academy", "messages": [{"role": "user", "content": "hi"}]}
+    response = httpx.post(f"{server.url}/chat/completions", json=body, headers={"X-Academy-Tenant": "t" * 200})
+    assert response.status_code == 400 and "tenant" in response.json()["error"]["message"]
+
+
 def test_official_client_sees_bad_requests_as_typed_errors(client):
     with pytest.raises(openai.BadRequestError, match="empty"):
         ask(client, "   ")
