@@ -8,8 +8,6 @@ always-teacher counterfactual on the same queries: cost per query and reference 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections import Counter
@@ -18,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import openai
-import uvicorn
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from academy.bootstrap import ensure_students
 from academy.config import AcademyConfig, JudgeConfig
+from academy.inprocess import BackgroundServer
 from academy.judges import JudgeRequest
 from academy.judges.reference import ReferenceJudge
 from academy.runtime import Runtime
@@ -91,40 +89,6 @@ class DemoReport:
             "thirds": self.thirds(),
             "seconds": self.seconds,
         }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class BackgroundServer:
-    """uvicorn in a thread, for in-process demos, benchmarks and tests over real HTTP."""
-
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> BackgroundServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the router server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=120)
 
 
 def load_traffic(cfg: AcademyConfig, traffic: Path | None) -> list[Example]:

@@ -89,7 +89,7 @@ def decision_at_size(
 def http_throughput(cfg: AcademyConfig, embedder: Embedder, requests: int, log) -> dict[str, Any]:
     """Requests/s through HTTP where the past traffic makes a tiny student the chosen model."""
     from academy.bootstrap import init_student
-    from academy.demo import BackgroundServer
+    from academy.inprocess import BackgroundServer
     from academy.runtime import Runtime
     from academy.server import create_app
 

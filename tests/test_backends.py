@@ -8,7 +8,7 @@ import pytest
 from academy.backends import BACKEND_CLS, build_backend
 from academy.backends.reference import UNKNOWN_ANSWER, ReferenceBackend, corrupt
 from academy.config import ModelConfig
-from academy.demo import BackgroundServer
+from academy.inprocess import BackgroundServer
 from academy.school import School
 from academy.sim_api import create_sim_app
 

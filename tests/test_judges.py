@@ -7,7 +7,7 @@ import pytest
 
 from academy.backends import build_backend
 from academy.config import JudgeConfig, ModelConfig
-from academy.demo import BackgroundServer
+from academy.inprocess import BackgroundServer
 from academy.judges import JUDGE_CLS, JudgeRequest, build_judge
 from academy.judges.llm import MalformedJudgeOutput, combine, parse_rubric
 from academy.judges.reference import load_metric

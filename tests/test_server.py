@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from academy.demo import BackgroundServer
+from academy.inprocess import BackgroundServer
 from academy.runtime import Runtime
 from academy.server import create_app
 from tests.conftest import make_config
@@ -140,7 +140,9 @@ def test_unknown_paths_and_methods_are_json_errors(server):
 
 def test_bad_tenant_header_is_a_400(server):
     body = {"model": "academy", "messages": [{"role": "user", "content": "hi"}]}
-    response = httpx.post(f"{server.url}/chat/completions", json=body, headers={"X-Academy-Tenant": "t" * 200})
+    response = httpx.post(
+        f"{server.url}/chat/completions", json=body, headers={"X-Academy-Tenant": "t" * 200}
+    )
     assert response.status_code == 400 and "tenant" in response.json()["error"]["message"]
 
 
