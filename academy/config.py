@@ -74,7 +74,7 @@ class ModelConfig(Section):
 
 class RouterConfig(Section):
     name: str = "academy"
-    novel_similarity: float = Field(0.9, ge=-1, le=1)
+    novel_similarity: float = Field(0.7, ge=-1, le=1)
     neighbours: int = Field(8, ge=1)
     price_weight: float = Field(0.3, ge=0)
     quality_floor: float = Field(0.7, ge=0, le=1)

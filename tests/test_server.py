@@ -45,17 +45,17 @@ def test_official_client_gets_routed_answers(client):
 
 def test_second_similar_query_is_familiar_and_logged(client, server):
     for text in [
-        "What is the capital of France?",
-        "What is the capital of Spain?",
-        "What is the capital of Italy?",
+        "Convert 3 km to m.",
+        "Convert 7 km to m.",
+        "Convert 12 km to m.",
     ]:
         ask(client, text, **{"X-Academy-Tenant": "familiar-test"})
         server.runtime.router.wait_idle()  # logging is asynchronous: let each answer land first
-    response = ask(client, "What is the capital of Peru?", **{"X-Academy-Tenant": "familiar-test"})
+    response = ask(client, "Convert 9 km to m.", **{"X-Academy-Tenant": "familiar-test"})
     info = response.model_extra["academy"]
-    assert info["max_similarity"] is not None
-    if info["max_similarity"] >= server.runtime.config.router.novel_similarity:
-        assert info["route"] == "familiar"
+    assert info["max_similarity"] >= server.runtime.config.router.novel_similarity
+    assert info["route"] == "familiar"
+    assert set(info["estimates"]) >= {"teacher"}  # the neighbourhood's judged scores were used
     server.runtime.router.wait_idle()
     assert server.runtime.store.count(tenant="familiar-test") == 4
 
