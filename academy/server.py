@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from academy.config import AcademyConfig
+from academy.openai_wire import chat_completion, openai_error
 from academy.routing import RouteRequest, RouteResult
 from academy.routing.academy_policy import NoAnswerError
 from academy.runtime import Runtime
@@ -82,12 +82,6 @@ class BadRequest(ValueError):
         self.status, self.param = status, param
 
 
-def openai_error(status: int, message: str, param: str | None = None) -> JSONResponse:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
-    return JSONResponse(status_code=status, content=body)
-
-
 def query_text(request: ChatRequest) -> str:
     """The last user message as plain text (string content or a list of text parts)."""
     user = [m for m in request.messages if m.role == "user"]
@@ -105,21 +99,8 @@ def query_text(request: ChatRequest) -> str:
 
 
 def completion_body(result: RouteResult, tokens_in: int, tokens_out: int) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{result.request_id}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": result.model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": result.answer}, "finish_reason": "stop"}
-        ],
-        "usage": {
-            "prompt_tokens": tokens_in,
-            "completion_tokens": tokens_out,
-            "total_tokens": tokens_in + tokens_out,
-        },
-        "academy": academy_info(result),
-    }
+    body = chat_completion(result.request_id, result.model, result.answer, tokens_in, tokens_out)
+    return body | {"academy": academy_info(result)}
 
 
 def academy_info(result: RouteResult) -> dict[str, Any]:
@@ -139,29 +120,15 @@ def academy_info(result: RouteResult) -> dict[str, Any]:
 
 
 def stored_body(row: dict[str, Any]) -> dict[str, Any]:
-    """The response for a request id already answered: idempotent retries are free."""
-    return {
-        "id": f"chatcmpl-{row['id']}",
-        "object": "chat.completion",
-        "created": int(time.time()),
+    """The response for a request id already answered (``replayed`` marks it free)."""
+    body = chat_completion(row["id"], row["final_model"], row["final_answer"])
+    academy = {
+        "request_id": row["id"],
+        "route": row["route"],
         "model": row["final_model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": row["final_answer"]},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "academy": {
-            "request_id": row["id"],
-            "route": row["route"],
-            "model": row["final_model"],
-            "score": row["final_score"],
-            "cost_usd": 0.0,
-            "replayed": True,
-        },
+        "score": row["final_score"],
     }
+    return body | {"academy": academy}
 
 
 def stream_chunks(body: dict[str, Any]) -> AsyncIterator[str]:

@@ -9,7 +9,6 @@ endpoint is simulated. ``academy sim-api`` starts it.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -19,14 +18,9 @@ from fastapi.responses import JSONResponse
 from academy.backends.base import Backend
 from academy.backends.reference import unit_draw
 from academy.judges.base import Judge, JudgeRequest
+from academy.openai_wire import chat_completion, openai_error
 
 JUDGE_FIELDS = ("QUESTION", "ANSWER", "REFERENCE ANSWER")
-
-
-def openai_error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"error": {"message": message, "type": kind, "code": None}}
-    )
 
 
 def parse_judge_prompt(text: str) -> JudgeRequest:
@@ -43,23 +37,6 @@ def parse_judge_prompt(text: str) -> JudgeRequest:
     return JudgeRequest(
         sections.get("QUESTION", ""), sections.get("ANSWER", ""), reference=sections.get("REFERENCE ANSWER")
     )
-
-
-def chat_response(model: str, content: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        ],
-        "usage": {
-            "prompt_tokens": tokens_in,
-            "completion_tokens": tokens_out,
-            "total_tokens": tokens_in + tokens_out,
-        },
-    }
 
 
 def create_sim_app(
@@ -92,12 +69,14 @@ def create_sim_app(
         if model in judges:
             return JSONResponse(await _judge_reply(judges[model], model, prompt, malformed_rate))
         if model not in backends:
-            return openai_error(404, f"model {model!r} not found", "not_found_error")
+            return openai_error(404, f"model {model!r} not found", "model")
         [completion] = await backends[model].agenerate([prompt])
         if completion.error:
-            return openai_error(502, completion.error, "server_error")
+            return openai_error(502, completion.error)
         return JSONResponse(
-            chat_response(model, completion.text, completion.tokens_in, completion.tokens_out)
+            chat_completion(
+                uuid.uuid4().hex, model, completion.text, completion.tokens_in, completion.tokens_out
+            )
         )
 
     return app
@@ -105,8 +84,8 @@ def create_sim_app(
 
 async def _judge_reply(judge: Judge, model: str, prompt: str, malformed_rate: float) -> dict[str, Any]:
     if unit_draw("malformed", prompt) < malformed_rate:
-        return chat_response(model, "The answer looks fine to me overall.", 50, 8)
+        return chat_completion(uuid.uuid4().hex, model, "The answer looks fine to me overall.", 50, 8)
     [judgement] = await judge.ajudge([parse_judge_prompt(prompt)])
     correctness = round(10 * (judgement.score or 0.0))
     rubric = {"relevance": 10, "correctness": correctness, "completeness": correctness, "clarity": 9}
-    return chat_response(model, json.dumps(rubric), 80, 20)
+    return chat_completion(uuid.uuid4().hex, model, json.dumps(rubric), 80, 20)
