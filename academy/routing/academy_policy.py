@@ -107,9 +107,7 @@ class AcademyRouter(Router):
         The overhead benchmark times exactly this."""
         started = time.perf_counter()
         embedding = request.embedding if request.embedding is not None else await self.embed(request.query)
-        neighbours = await asyncio.to_thread(
-            self.store.search, embedding, request.tenant, self.config.neighbours
-        )
+        neighbours = await self.store.asearch(embedding, request.tenant, self.config.neighbours)
         max_similarity = max((n.similarity for n in neighbours), default=None)
         estimates = estimate_quality(neighbours)
         if max_similarity is None or max_similarity < self.config.novel_similarity:
@@ -251,7 +249,7 @@ class AcademyRouter(Router):
         )
 
     async def _log(self, request, embedding, result: RouteResult, answers: list[ModelAnswer]) -> None:
-        judged = [a for a in answers if a.score is not None]
+        """One query row and its answer rows; the store derives answer ids and the judged scores."""
         query = QueryRecord(
             id=request.request_id,
             tenant=request.tenant,
@@ -264,20 +262,15 @@ class AcademyRouter(Router):
             total_cost=sum(a.cost for a in answers),
             latency_ms=result.latency_ms,
             domain=request.domain,
-            judged_models=[a.model for a in judged],
-            judged_scores=[float(a.score) for a in judged],
         )
-        await asyncio.to_thread(self.store.log, query, [self._answer_record(request, a) for a in answers])
+        await asyncio.to_thread(self.store.log, query, [self._answer_record(a) for a in answers])
         if self.store.pending_rows >= self.store.config.maintenance_every:
             self.spawn(self.maintain_store())
 
     @staticmethod
-    def _answer_record(request: RouteRequest, answer: ModelAnswer) -> AnswerRecord:
+    def _answer_record(answer: ModelAnswer) -> AnswerRecord:
         completion, judgement = answer.completion, answer.judgement
         return AnswerRecord(
-            id=f"{request.request_id}/{answer.model}/{answer.purpose}",
-            query_id=request.request_id,
-            tenant=request.tenant,
             model=answer.model,
             role=answer.role,
             purpose=answer.purpose,
