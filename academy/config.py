@@ -116,6 +116,89 @@ class DemoConfig(Section):
     tenant: str = "demo"
 
 
+class RegistryConfig(Section):
+    """The MLflow tracking server and model registry. Empty URIs mean the embedded default:
+    a SQLite store ``home/mlflow.db`` and artifacts under ``home/mlartifacts``."""
+
+    tracking_uri: str = ""
+    artifact_location: str = ""
+    experiment: str = "academy-nightly"
+    poll_seconds: float = Field(30.0, gt=0)  # how often the router re-reads @production aliases
+    serve_from_registry: bool = True  # hf students serve their @production version once one exists
+
+    def resolved_tracking_uri(self, home: Path) -> str:
+        return self.tracking_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}"
+
+    def resolved_artifact_location(self, home: Path) -> str:
+        return self.artifact_location or (home / "mlartifacts").resolve().as_uri()
+
+
+class ScoringConfig(Section):
+    batch_size: int = Field(64, ge=1)  # answers per judge call batch in the nightly scorer
+    clusters: int = Field(0, ge=0)  # k for k-means over traffic embeddings; 0 = about sqrt(queries / 2)
+    max_clusters: int = Field(64, ge=1)
+    seed: int = 0
+
+
+class GapsConfig(Section):
+    quality_gate: float = Field(0.9, ge=0, le=1)  # a cluster whose best student scores below this is a gap
+    min_queries: int = Field(20, ge=1)  # smaller clusters are noise, not gaps
+    min_student_evidence: int = Field(3, ge=0)  # judged student answers needed to say a student covers a cluster
+    max_gaps: int = Field(6, ge=1)  # gaps selected per night
+
+
+class DatasetConfig(Section):
+    confidence_threshold: float = Field(0.8, ge=0, le=1)  # winning answers scored below this teach nothing
+    eval_fraction: float = Field(0.2, gt=0, lt=1)  # share of queries held out, by hash of the query text
+    regression_per_domain: int = Field(50, ge=1)  # held-out queries per domain in the regression set
+    replay_fraction: float = Field(0.3, ge=0, le=1)  # old well-served traffic mixed in against forgetting
+    aspects: list[Literal["response", "reasoning"]] = Field(default_factory=lambda: ["response"])
+    seed: int = 0
+
+
+class DistillConfig(Section):
+    steps: int = Field(1200, ge=1)  # SFT steps per candidate (sequence-level distillation)
+    learning_rate: float = Field(2e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    peer_steps: int = Field(0, ge=0)  # logit-distillation steps from a promoted peer after SFT (0 = off)
+    peer_learning_rate: float = Field(5e-4, gt=0)
+    peer_temperature: float = Field(1.0, gt=0)
+    peer_alpha: float = Field(0.5, ge=0, le=1)  # weight of the peer's logits vs the winners' tokens
+    max_new_tokens: int = Field(24, ge=1)  # generation budget when evaluating
+    seed: int = 0
+
+
+class GateConfig(Section):
+    margin: float = Field(0.02, ge=0)  # candidate must beat the incumbent on the gap set by this much
+    max_regression: float = Field(0.05, ge=0)  # ... and lose no domain by more than this (epsilon)
+    min_teacher_ratio: float = Field(0.0, ge=0)  # ... and reach this share of the teacher's score (0 = off)
+    auto_production: bool = True  # staging -> production in the same night when the gate passes
+
+
+class RolesConfig(Section):
+    ta_win_rate: float = Field(0.6, ge=0, le=1)  # sustained win rate that makes a student a TA
+    teacher_win_rate: float = Field(0.8, ge=0, le=1)  # ... and a TA a teacher
+    nights: int = Field(2, ge=1)  # nights the win rate must hold (or fail) before a role changes
+    min_judged: int = Field(50, ge=1)  # judged answers per night for a win rate to count
+
+
+class ScheduleConfig(Section):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+
+class EvolutionConfig(Section):
+    """The nightly cycle. DVC stages read only their own sub-section (``evolution.dataset``, ...)."""
+
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    gaps: GapsConfig = Field(default_factory=GapsConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    roles: RolesConfig = Field(default_factory=RolesConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+
+
 class AcademyConfig(Section):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
@@ -127,6 +210,8 @@ class AcademyConfig(Section):
     student: StudentConfig = Field(default_factory=StudentConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
 
     @model_validator(mode="after")
     def _models_are_sane(self) -> AcademyConfig:
