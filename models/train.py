@@ -20,7 +20,7 @@ from typing import Any
 
 import datasets
 import numpy as np
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
@@ -56,11 +56,18 @@ def sft_train(
     args = build_sft_config(output_dir, steps, learning_rate, batch_size, seed, max_length)
     with _quiet_datasets():
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    return run_training(trainer, examples=len(dataset))
+
+
+def run_training(trainer: Trainer, examples: int) -> dict[str, Any]:
+    """Train quietly (no per-step printing), leave the model in eval mode, return the stats every
+    student trainer reports: ``train_loss`` (last step), ``first_loss``, ``mean_loss``, ``steps``,
+    ``train_seconds``, ``examples`` and ``history`` (the loss of every step)."""
     trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
-    model.eval()
+    trainer.model.eval()
     history = [float(log["loss"]) for log in trainer.state.log_history if "loss" in log]
     return {
         "train_loss": history[-1] if history else float(output.training_loss),
@@ -68,43 +75,54 @@ def sft_train(
         "mean_loss": float(output.training_loss),
         "steps": int(trainer.state.global_step),
         "train_seconds": round(seconds, 3),
-        "examples": len(dataset),
+        "examples": examples,
         "history": history,
+    }
+
+
+def cpu_training_args(
+    output_dir: Path, steps: int, learning_rate: float, batch_size: int, seed: int
+) -> dict[str, Any]:
+    """The ``TrainingArguments`` fields every student trainer shares (SFT and peer distillation).
+
+    CPU-only, fp32, no activation checkpointing, no checkpoints, no reporting (the nightly job owns
+    tracking in MLflow), no progress bars, one log entry per step, linear LR decay without warmup.
+    """
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": steps,
+        "learning_rate": learning_rate,
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": 1,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "seed": seed,
+        "data_seed": seed,
+        "bf16": False,  # TRL configs default bf16 on
+        "fp16": False,
+        "use_cpu": True,
+        "activation_checkpointing": False,  # TRL defaults it on; transformers 5 renamed gradient_checkpointing
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": False,
+        "save_strategy": "no",
+        "report_to": "none",
+        "logging_strategy": "steps",
+        "logging_steps": 1,
+        "disable_tqdm": True,
     }
 
 
 def build_sft_config(
     output_dir: Path, steps: int, learning_rate: float, batch_size: int, seed: int, max_length: int
 ) -> SFTConfig:
-    """CPU-only, fp32, no checkpoints, no reporting: the nightly job owns tracking (MLflow).
-
-    Loss on the completion only (``completion_only_loss=True``), one log entry per step.
-    """
+    """:func:`cpu_training_args` plus SFT's own: loss on the completion only
+    (``completion_only_loss=True``), no packing, truncation at ``max_length``."""
     return SFTConfig(
-        output_dir=str(output_dir),
-        max_steps=steps,
-        learning_rate=learning_rate,
-        per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=1,
-        lr_scheduler_type="linear",
-        warmup_steps=0,
-        weight_decay=0.0,
-        seed=seed,
-        data_seed=seed,
+        **cpu_training_args(output_dir, steps, learning_rate, batch_size, seed),
         max_length=max_length,
         completion_only_loss=True,
         packing=False,
-        bf16=False,
-        fp16=False,
-        use_cpu=True,
-        activation_checkpointing=False,  # TRL defaults it on; transformers 5 renamed gradient_checkpointing
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        save_strategy="no",
-        report_to="none",
-        logging_strategy="steps",
-        logging_steps=1,
-        disable_tqdm=True,
         dataset_num_proc=None,
     )
 
