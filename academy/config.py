@@ -25,6 +25,7 @@ class Section(BaseModel):
 
 class PathsConfig(Section):
     home: Path = Path(".academy")
+    data: Path = Path("datasets")  # snapshots, gap reports and distillation datasets (DVC outputs)
 
     def resolve(self, path: str | Path) -> Path:
         """A path relative to ``home`` (absolute paths are kept)."""
@@ -143,8 +144,10 @@ class ScoringConfig(Section):
 class GapsConfig(Section):
     quality_gate: float = Field(0.9, ge=0, le=1)  # a cluster whose best student scores below this is a gap
     min_queries: int = Field(20, ge=1)  # smaller clusters are noise, not gaps
-    min_student_evidence: int = Field(3, ge=0)  # judged student answers needed to say a student covers a cluster
-    max_gaps: int = Field(6, ge=1)  # gaps selected per night
+    min_student_evidence: int = Field(
+        3, ge=0
+    )  # judged student answers needed to say a student covers a cluster
+    max_gaps: int = Field(32, ge=1)  # gaps selected per night (training cost is per student, not per gap)
 
 
 class DatasetConfig(Section):
@@ -173,6 +176,7 @@ class GateConfig(Section):
     max_regression: float = Field(0.05, ge=0)  # ... and lose no domain by more than this (epsilon)
     min_teacher_ratio: float = Field(0.0, ge=0)  # ... and reach this share of the teacher's score (0 = off)
     auto_production: bool = True  # staging -> production in the same night when the gate passes
+    min_spawn_score: float = Field(0.5, ge=0, le=1)  # a spawned student must reach this on its gaps
 
 
 class RolesConfig(Section):

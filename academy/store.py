@@ -106,8 +106,27 @@ ANSWER_SCHEMA = pa.schema(
         pa.field("judge_name", pa.string(), nullable=True),
         pa.field("judge_cost", pa.float64(), nullable=False),
         pa.field("error", pa.string(), nullable=True),
+        # Registry version of the model that answered (None for unversioned models such as the teacher).
+        pa.field("version", pa.string(), nullable=True),
     ]
 )
+
+# Late judge scores: the nightly scorer judges answers the router served unjudged. The answers
+# table is append-only, so a score arriving later is its own row, keyed by the answer id.
+SCORE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("query_id", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("tenant", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("judge_score", pa.float32(), nullable=True),
+        pa.field("judge_name", pa.string(), nullable=False),
+        pa.field("judge_cost", pa.float64(), nullable=False),
+        pa.field("error", pa.string(), nullable=True),
+    ]
+)
+SCORES = "scores"
 
 # Columns a neighbour search returns: everything the router needs, never the 1.5 KB embedding.
 NEIGHBOUR_COLUMNS = ["id", "text", "judged_models", "judged_scores", "final_model", "route", "_distance"]
@@ -170,6 +189,37 @@ class AnswerRecord:
     error: str | None = None
     ts: datetime = field(default_factory=_now)
     id: str = ""
+    version: str | None = None
+
+
+@dataclass
+class ScoreRecord:
+    """A judge score that arrived after its answer was logged (the nightly scorer)."""
+
+    id: str  # the answer id
+    query_id: str
+    tenant: str
+    model: str
+    judge_score: float | None
+    judge_name: str
+    judge_cost: float = 0.0
+    error: str | None = None
+    ts: datetime = field(default_factory=_now)
+
+
+def model_key(model: str, version: str | None) -> str:
+    """How a judged answer is named in ``queries.judged_models``: ``name`` or ``name@version``.
+
+    The router counts only evidence about the version it serves now, so a promoted student is not
+    judged by its predecessor's mistakes.
+    """
+    return f"{model}@{version}" if version else model
+
+
+def split_model_key(key: str) -> tuple[str, str | None]:
+    """Inverse of :func:`model_key`."""
+    model, _, version = key.partition("@")
+    return model, version or None
 
 
 @dataclass
@@ -218,6 +268,7 @@ class TrafficStore:
         self._db = lancedb.connect(str(self.path), read_consistency_interval=read_consistency_interval)
         self._queries = self._open_or_create(QUERIES, QUERY_SCHEMA)
         self._answers = self._open_or_create(ANSWERS, ANSWER_SCHEMA)
+        self._scores = self._open_or_create(SCORES, SCORE_SCHEMA)
         self._write_lock = threading.Lock()
         self._index_lock = threading.Lock()
         self.pending_rows = 0  # queries logged through this instance since the last maybe_index()
@@ -234,6 +285,7 @@ class TrafficStore:
             table = self._db.open_table(name)
         except ValueError:  # not found
             table = self._db.create_table(name, schema=schema, exist_ok=True)
+        _add_missing_nullable_columns(table, schema)
         if not table.schema.equals(schema, check_metadata=False):
             raise StoreError(
                 f"{self.path / name}: table schema differs from this version of Academy's\n"
@@ -252,11 +304,10 @@ class TrafficStore:
         return self._answers
 
     def _table(self, name: str) -> Table:
-        if name == QUERIES:
-            return self._queries
-        if name == ANSWERS:
-            return self._answers
-        raise StoreError(f"unknown table {name!r}; use {QUERIES!r} or {ANSWERS!r}")
+        tables = {QUERIES: self._queries, ANSWERS: self._answers, SCORES: self._scores}
+        if name not in tables:
+            raise StoreError(f"unknown table {name!r}; use one of {sorted(tables)}")
+        return tables[name]
 
     # ---- writes ---------------------------------------------------------------------------------
 
@@ -288,6 +339,18 @@ class TrafficStore:
             inserted = int(result.num_inserted_rows)
             self.pending_rows += inserted
             return inserted
+
+    def log_scores(self, scores: Iterable[ScoreRecord]) -> int:
+        """Store late judge scores; idempotent on the answer id (a re-run of the scorer adds nothing)."""
+        rows = [_prepare_score(s) for s in scores]
+        if not rows:
+            return 0
+        if len({r.id for r in rows}) != len(rows):
+            raise StoreError("duplicate answer ids in one log_scores call")
+        columns = {name: [getattr(r, name) for r in rows] for name in SCORE_SCHEMA.names}
+        with self._write_lock:
+            result = self._insert_new(self._scores, pa.table(columns, schema=SCORE_SCHEMA))
+        return int(result.num_inserted_rows)
 
     @staticmethod
     def _insert_new(table: Table, data: pa.Table) -> Any:
@@ -390,7 +453,9 @@ class TrafficStore:
         rows = self._answers.search().where(f"query_id = {sql_str(query_id)}").to_list()
         return sorted(rows, key=lambda r: (r["ts"], r["id"]))
 
-    def count(self, table: Literal["queries", "answers"] = "queries", tenant: str | None = None) -> int:
+    def count(
+        self, table: Literal["queries", "answers", "scores"] = "queries", tenant: str | None = None
+    ) -> int:
         """Row count of a table, optionally of one tenant."""
         where = None if tenant is None else f"tenant = {sql_str(tenant)}"
         return self._table(table).count_rows(where)
@@ -402,6 +467,10 @@ class TrafficStore:
     def answers_frame(self, tenant: str | None = None) -> Any:
         """The ``answers`` table as a pandas DataFrame."""
         return self._frame(self._answers, tenant)
+
+    def scores_frame(self, tenant: str | None = None) -> Any:
+        """The late ``scores`` table as a pandas DataFrame."""
+        return self._frame(self._scores, tenant)
 
     @staticmethod
     def _frame(table: Table, tenant: str | None) -> Any:
@@ -586,7 +655,8 @@ def _prepare(query: QueryRecord, answers: list[AnswerRecord]) -> tuple[QueryReco
     judged_models, judged_scores = list(query.judged_models), list(query.judged_scores)
     if not judged_models and not judged_scores:
         judged = [a for a in fixed if a.judge_score is not None and a.error is None]
-        judged_models, judged_scores = [a.model for a in judged], [float(a.judge_score) for a in judged]
+        judged_models = [model_key(a.model, a.version) for a in judged]
+        judged_scores = [float(a.judge_score) for a in judged]
     if len(judged_models) != len(judged_scores):
         raise StoreError(f"query {query.id!r}: judged_models and judged_scores differ in length")
     return (
@@ -631,6 +701,29 @@ def _prepare_answer(query: QueryRecord, answer: AnswerRecord) -> AnswerRecord:
         judge_score=_finite_or_none(answer.judge_score, "answer.judge_score"),
         judge_cost=_finite(answer.judge_cost, "answer.judge_cost"),
     )
+
+
+def _prepare_score(score: ScoreRecord) -> ScoreRecord:
+    if not isinstance(score, ScoreRecord):
+        raise StoreError(f"expected a ScoreRecord, got {type(score).__name__}")
+    for name in ("id", "query_id", "tenant", "model", "judge_name"):
+        _require_text(getattr(score, name), f"score.{name}")
+    return replace(
+        score,
+        ts=_utc(score.ts, "score.ts"),
+        judge_score=_finite_or_none(score.judge_score, "score.judge_score"),
+        judge_cost=_finite(score.judge_cost, "score.judge_cost"),
+    )
+
+
+def _add_missing_nullable_columns(table: Table, schema: pa.Schema) -> None:
+    """Migrate a table written by an older Academy: append the nullable columns it lacks (all null).
+
+    Only trailing, nullable columns are ever added to a schema, so old rows stay valid as they are.
+    """
+    missing = [f for f in schema if f.name not in table.schema.names and f.nullable]
+    if missing:
+        table.add_columns(missing)
 
 
 def embeddings_array(vectors: np.ndarray) -> pa.FixedSizeListArray:

@@ -19,7 +19,7 @@ from academy.backends.reference import unit_draw
 from academy.config import RouterConfig
 from academy.judges.base import JudgeRequest
 from academy.routing.base import ROUTER_CLS, ModelAnswer, Router, RouteRequest, RouteResult
-from academy.store import AnswerRecord, Neighbour, QueryRecord
+from academy.store import AnswerRecord, Neighbour, QueryRecord, split_model_key
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,22 @@ class Decision:
     decision_ms: float
 
 
-def estimate_quality(neighbours: Sequence[Neighbour]) -> dict[str, Estimate]:
-    """Each model's expected score here, from the judge scores of the k nearest past queries."""
+def estimate_quality(
+    neighbours: Sequence[Neighbour], versions: dict[str, str | None] | None = None
+) -> dict[str, Estimate]:
+    """Each model's expected score here, from the judge scores of the k nearest past queries.
+
+    With ``versions`` (model -> the registry version served now), scores earned by any other
+    version of a model are ignored: a newly promoted student starts from its own evidence.
+    """
+    versions = versions or {}
     weighted: dict[str, float] = {}
     weights: dict[str, float] = {}
     for neighbour in neighbours:
         weight = max(float(neighbour.similarity), 0.0)
-        for model, score in zip(neighbour.judged_models, neighbour.judged_scores):
-            if score is None or np.isnan(score):
+        for key, score in zip(neighbour.judged_models, neighbour.judged_scores):
+            model, version = split_model_key(key)
+            if score is None or np.isnan(score) or (model in versions and versions[model] != version):
                 continue
             weighted[model] = weighted.get(model, 0.0) + weight * float(score)
             weights[model] = weights.get(model, 0.0) + weight
@@ -99,6 +107,11 @@ class AcademyRouter(Router):
     def prices(self) -> dict[str, float]:
         return {name: b.config.blended_price for name, b in self.backends.items()}
 
+    @property
+    def versions(self) -> dict[str, str | None]:
+        """The registry version each model serves now (None: unversioned, e.g. a local directory)."""
+        return {name: getattr(b, "version", None) for name, b in self.backends.items()}
+
     def students(self) -> list[str]:
         return [name for name, b in self.backends.items() if b.role != "teacher"]
 
@@ -109,7 +122,7 @@ class AcademyRouter(Router):
         embedding = request.embedding if request.embedding is not None else await self.embed(request.query)
         neighbours = await self.store.asearch(embedding, request.tenant, self.config.neighbours)
         max_similarity = max((n.similarity for n in neighbours), default=None)
-        estimates = estimate_quality(neighbours)
+        estimates = estimate_quality(neighbours, self.versions)
         if max_similarity is None or max_similarity < self.config.novel_similarity:
             route, model, reason = (
                 "novel",
@@ -203,8 +216,9 @@ class AcademyRouter(Router):
 
         async def ask(backend: Backend) -> ModelAnswer:
             async with semaphore:
+                version = getattr(backend, "version", None)  # the version that actually answers
                 completion = await self._safe_generate(backend, request.query)
-            return ModelAnswer(backend.name, backend.role, purpose, completion)
+            return ModelAnswer(backend.name, backend.role, purpose, completion, version=version)
 
         return list(await asyncio.gather(*(ask(self.backends[n]) for n in names)))
 
@@ -284,4 +298,5 @@ class AcademyRouter(Router):
             judge_name=judgement.judge if judgement else None,
             judge_cost=judgement.cost if judgement else 0.0,
             error=completion.error or (judgement.error if judgement else None),
+            version=answer.version,
         )

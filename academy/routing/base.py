@@ -44,6 +44,7 @@ class ModelAnswer:
     purpose: str
     completion: Completion
     judgement: Judgement | None = None
+    version: str | None = None  # registry version of the model that answered
 
     @property
     def score(self) -> float | None:

@@ -1,0 +1,146 @@
+"""Distillation datasets: what the winners said, turned into prompt/completion pairs.
+
+For each selected gap, the winning answer of every query (the best judged answer, if judged at
+least ``confidence_threshold``) becomes a training example weighted by that score. Reasoning is a
+separate aspect: ``completion`` is the answer alone, ``completion_reasoning`` is the winner's
+rationale then the answer (``models.student.format_target``); ``aspects`` in config choose which
+the student learns. Queries are deduplicated by their normalised text and split into train/eval by
+a hash of that text, so a query (and all its paraphrase-identical copies) is on one side only, on
+every night. ``regression.parquet`` holds held-out queries of every domain: the gate checks that a
+candidate forgets nothing. Written as Parquet from ``datasets.Dataset``: same snapshot, same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import pandas as pd
+
+from academy.backends.reference import unit_draw
+from academy.config import DatasetConfig
+from academy.evolution.gaps import GapReport
+from academy.evolution.scoring import winners
+from academy.evolution.snapshot import Snapshot
+from academy.school import normalize_query
+from models.student import format_prompt, format_target
+
+TRAIN_FILE, EVAL_FILE, REGRESSION_FILE = "train.parquet", "eval.parquet", "regression.parquet"
+DATASET_FILES = (TRAIN_FILE, EVAL_FILE, REGRESSION_FILE)
+REPLAY_GAP = -1  # ``gap`` of replayed examples from well-served clusters
+COLUMNS = [
+    "query_id", "query", "prompt", "completion", "completion_reasoning", "answer", "reasoning",
+    "weight", "domain", "cluster", "gap", "student", "source_model",
+]  # fmt: skip
+
+
+def winning_examples(snapshot: Snapshot, clusters: pd.Series, config: DatasetConfig) -> pd.DataFrame:
+    """One row per distinct query: its best judged answer above the threshold, and its split."""
+    judged = winners(snapshot.answers)
+    best = judged[judged["judge_score"] >= config.confidence_threshold]
+    best = best.sort_values(["query_id", "judge_score", "cost", "model"], ascending=[True, False, True, True])
+    best = best.drop_duplicates("query_id")
+    queries = snapshot.queries[["id", "text", "domain"]].rename(columns={"id": "query_id", "text": "query"})
+    rows = best.merge(queries, on="query_id", how="inner")
+    rows["normalized"] = rows["query"].map(normalize_query)
+    rows = rows.sort_values(["normalized", "query_id"]).drop_duplicates("normalized")
+    rows["cluster"] = rows["query_id"].map(clusters).astype("int64")
+    rows["domain"] = rows["domain"].fillna("(unknown)")
+    rows["split"] = [
+        "eval" if unit_draw(config.seed, "split", q) < config.eval_fraction else "train"
+        for q in rows["normalized"]
+    ]
+    rows["order"] = [unit_draw(config.seed, "order", q) for q in rows["normalized"]]
+    return rows.rename(columns={"text": "answer", "model": "source_model", "judge_score": "weight"})
+
+
+def build_distillation_dataset(
+    snapshot: Snapshot, clusters: pd.Series, gaps: GapReport, config: DatasetConfig
+) -> dict[str, datasets.Dataset]:
+    """``train`` (gap examples plus replay), ``eval`` (held-out gap queries), ``regression``."""
+    rows = winning_examples(snapshot, clusters, config)
+    owner = {g.cluster: g.best_student or "" for g in gaps.selected}
+    in_gap = rows["cluster"].isin(owner)
+    gap_rows = rows[in_gap].assign(gap=lambda r: r["cluster"], student=lambda r: r["cluster"].map(owner))
+    train = gap_rows[gap_rows["split"] == "train"]
+    replay_pool = rows[~in_gap & (rows["split"] == "train")].sort_values("order")
+    replay = replay_pool.head(round(len(train) * config.replay_fraction)).assign(gap=REPLAY_GAP, student="")
+    regression = (
+        rows[rows["split"] == "eval"]
+        .sort_values("order")
+        .groupby("domain")
+        .head(config.regression_per_domain)
+    )
+    return {
+        "train": _to_dataset(pd.concat([train, replay])),
+        "eval": _to_dataset(gap_rows[gap_rows["split"] == "eval"]),
+        "regression": _to_dataset(regression.assign(gap=REPLAY_GAP, student="")),
+    }
+
+
+def _to_dataset(rows: pd.DataFrame) -> datasets.Dataset:
+    rows = rows.sort_values(["gap", "order", "query_id"]) if len(rows) else rows
+    reasoning = [r if isinstance(r, str) and r.strip() else None for r in rows.get("reasoning", [])]
+    frame = pd.DataFrame(
+        {
+            "query_id": rows["query_id"].astype(str).tolist(),
+            "query": rows["query"].tolist(),
+            "prompt": [format_prompt(q) for q in rows["query"]],
+            "completion": [format_target(a) for a in rows["answer"]],
+            "completion_reasoning": [
+                format_target(a, r) if r else None for a, r in zip(rows["answer"], reasoning)
+            ],
+            "answer": rows["answer"].tolist(),
+            "reasoning": reasoning,
+            "weight": rows["weight"].astype(float).round(6).tolist(),
+            "domain": rows["domain"].tolist(),
+            "cluster": rows["cluster"].astype("int64").tolist(),
+            "gap": rows["gap"].astype("int64").tolist(),
+            "student": rows["student"].astype(str).tolist(),
+            "source_model": rows["source_model"].astype(str).tolist(),
+        },
+        columns=COLUMNS,
+    )
+    features = datasets.Features(
+        {
+            **{c: datasets.Value("string") for c in COLUMNS},
+            "weight": datasets.Value("float64"),
+            "cluster": datasets.Value("int64"),
+            "gap": datasets.Value("int64"),
+        }
+    )
+    return datasets.Dataset.from_pandas(frame, features=features, preserve_index=False)
+
+
+def write_datasets(out_dir: Path, splits: dict[str, datasets.Dataset]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {"train": TRAIN_FILE, "eval": EVAL_FILE, "regression": REGRESSION_FILE}
+    for split, data in splits.items():
+        data.to_parquet(str(out_dir / names[split]))
+
+
+def read_datasets(out_dir: Path) -> dict[str, datasets.Dataset]:
+    missing = [n for n in DATASET_FILES if not (out_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out_dir} lacks {', '.join(missing)}; run `academy evolve datasets` first")
+    return {
+        split: datasets.Dataset.from_parquet(str(out_dir / name))
+        for split, name in zip(("train", "eval", "regression"), DATASET_FILES)
+    }
+
+
+def training_set(train: datasets.Dataset, aspects: list[str]) -> datasets.Dataset:
+    """prompt/completion/weight rows for the chosen aspects; both aspects make a multi-task mix
+    (each query taught once as a bare answer and once as rationale-then-answer)."""
+    prompts, completions, weights = [], [], []
+    for row in train:
+        targets = []
+        if "response" in aspects:
+            targets.append(row["completion"])
+        if "reasoning" in aspects and row["completion_reasoning"]:
+            targets.append(row["completion_reasoning"])
+        for target in targets or [row["completion"]]:
+            prompts.append(row["prompt"])
+            completions.append(target)
+            weights.append(float(row["weight"]))
+    return datasets.Dataset.from_dict({"prompt": prompts, "completion": completions, "weight": weights})

@@ -1,0 +1,129 @@
+"""Scoring the night's traffic: judge what the router served unjudged, then aggregate.
+
+The router judges only novel fan-outs, shadows and explorations online; familiar answers are
+served unjudged to save supervisor calls. At night they are judged in batches (the scores go to
+the store's append-only ``scores`` table) so gap mining sees how every model really did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from academy.evolution.snapshot import EVALUATION_ROUTE, Snapshot
+from academy.judges import Judge, JudgeRequest
+from academy.store import ScoreRecord, TrafficStore
+
+AGGREGATE_KEYS = ["model", "domain", "cluster"]
+
+
+@dataclass(frozen=True)
+class ScoringSummary:
+    judged: int
+    failed: int
+    judge_cost: float
+
+
+def unscored_answers(store: TrafficStore) -> pd.DataFrame:
+    """Answers with no score (online or late) and no error, with their query text."""
+    answers = store.answers_frame()
+    queries = store.queries_frame()[["id", "text", "route"]].rename(columns={"id": "query_id"})
+    scored_late = set(store.scores_frame()["id"])
+    todo = answers[answers["judge_score"].isna() & answers["error"].isna() & ~answers["id"].isin(scored_late)]
+    todo = todo.merge(queries, on="query_id", how="inner")
+    return todo[todo["route"] != EVALUATION_ROUTE].sort_values("id").reset_index(drop=True)
+
+
+def score_unscored(store: TrafficStore, judge: Judge, batch_size: int) -> ScoringSummary:
+    """Judge every unscored answer in batches of ``batch_size`` and store the scores."""
+    todo = unscored_answers(store)
+    records: list[ScoreRecord] = []
+    for start in range(0, len(todo), batch_size):
+        batch = todo.iloc[start : start + batch_size]
+        records += asyncio.run(_judge_batch(judge, batch))
+        store.log_scores(records[-len(batch) :])
+    failed = sum(r.judge_score is None for r in records)
+    return ScoringSummary(len(records) - failed, failed, float(sum(r.judge_cost for r in records)))
+
+
+async def _judge_batch(judge: Judge, batch: pd.DataFrame) -> list[ScoreRecord]:
+    requests = [JudgeRequest(row.text, row.answer_text, row.model) for row in _rows(batch)]
+    judgements = await judge.ajudge(requests)
+    return [
+        ScoreRecord(
+            id=row.id,
+            query_id=row.query_id,
+            tenant=row.tenant,
+            model=row.model,
+            judge_score=j.score,
+            judge_name=j.judge or judge.name,
+            judge_cost=j.cost,
+            error=j.error,
+        )
+        for row, j in zip(_rows(batch), judgements)
+    ]
+
+
+def _rows(batch: pd.DataFrame):
+    return batch.rename(columns={"text_x": "answer_text", "text_y": "text"}).itertuples(index=False)
+
+
+def winners(answers: pd.DataFrame) -> pd.DataFrame:
+    """Per answer: ``won`` = its score is the best among the judged answers of its query (ties win)
+    and at least one other answer was judged, so a lone answer is not a win."""
+    judged = answers[answers["judge_score"].notna() & answers["error"].isna()].copy()
+    best = judged.groupby("query_id")["judge_score"].transform("max")
+    count = judged.groupby("query_id")["judge_score"].transform("size")
+    judged["contested"] = count > 1
+    judged["won"] = judged["contested"] & (judged["judge_score"] >= best - 1e-9)
+    return judged
+
+
+def aggregate(snapshot: Snapshot, clusters: pd.Series) -> pd.DataFrame:
+    """Per model x domain x cluster: volume, judged, mean score, win rate, cost share, supervisor calls.
+
+    ``clusters`` maps query id -> cluster. Win rate counts only contested queries (two or more
+    judged answers). Cost share is the model's share of everything spent in that domain x cluster.
+    """
+    answers = _with_keys(snapshot, clusters)
+    judged = winners(answers)
+    base = answers.groupby(AGGREGATE_KEYS, dropna=False).agg(
+        answers=("id", "size"),
+        served=("purpose", lambda p: int((p == "serve").sum())),
+        cost=("cost", "sum"),
+        supervisor_calls=("judge_name", lambda n: int(n.notna().sum())),
+    )
+    scores = judged.groupby(AGGREGATE_KEYS, dropna=False).agg(
+        judged=("judge_score", "size"),
+        mean_score=("judge_score", "mean"),
+        contested=("contested", "sum"),
+        wins=("won", "sum"),
+    )
+    table = base.join(scores, how="left").reset_index()
+    table[["judged", "contested", "wins"]] = table[["judged", "contested", "wins"]].fillna(0).astype(int)
+    table["win_rate"] = np.where(
+        table["contested"] > 0, table["wins"] / table["contested"].clip(lower=1), np.nan
+    )
+    group_cost = table.groupby(["domain", "cluster"], dropna=False)["cost"].transform("sum")
+    table["cost_share"] = np.where(group_cost > 0, table["cost"] / group_cost.where(group_cost > 0, 1), 0.0)
+    return table.sort_values(AGGREGATE_KEYS).reset_index(drop=True)
+
+
+def _with_keys(snapshot: Snapshot, clusters: pd.Series) -> pd.DataFrame:
+    keys = snapshot.queries[["id", "domain"]].rename(columns={"id": "query_id"})
+    keys["cluster"] = keys["query_id"].map(clusters).astype("Int64")
+    keys["domain"] = keys["domain"].fillna("(unknown)")
+    return snapshot.answers.merge(keys, on="query_id", how="inner")
+
+
+def model_win_rates(snapshot: Snapshot) -> dict[str, tuple[float, int]]:
+    """Each model's overall win rate and contested count: the evidence for role changes."""
+    judged = winners(snapshot.answers)
+    contested = judged[judged["contested"]]
+    out = {}
+    for model, group in contested.groupby("model"):
+        out[str(model)] = (float(group["won"].mean()), len(group))
+    return out

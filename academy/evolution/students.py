@@ -1,0 +1,150 @@
+"""Which student learns what tonight, from which weights, and how its version is recorded.
+
+Everything here takes the registry as an argument (``registry.model_registry.ModelRegistry``), so
+tasks wrap these functions thinly and tests pass a registry on a temporary SQLite store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from academy.config import AcademyConfig, GateConfig, ModelConfig
+from academy.evolution.evaluation import EvalResult, Generate
+from academy.evolution.gaps import GapReport
+from academy.evolution.promotion import GateDecision
+from registry.model_registry import ModelRegistry, VersionInfo
+
+SPAWN = ""  # the assignment key of gaps no student covers
+PEER_ROLES = ("ta", "teacher")
+
+
+def local_students(cfg: AcademyConfig) -> list[ModelConfig]:
+    """Configured hf students served from a local directory (not a models:/ URI)."""
+    return [
+        m
+        for m in cfg.models
+        if m.backend == "hf"
+        and m.role != "teacher"
+        and not str(m.options.get("path", "")).startswith("models:/")
+    ]
+
+
+def bootstrap_registry(registry: ModelRegistry, cfg: AcademyConfig) -> dict[str, int]:
+    """Register each configured local student that the registry does not know yet as version 1 in
+    production, so the router serves it from the registry and a rollback has somewhere to go."""
+    known = set(registry.models())
+    registered = {}
+    for model in local_students(cfg):
+        path = cfg.paths.resolve(str(model.options.get("path", f"students/{model.name}")))
+        if model.name in known or not (path / "config.json").is_file():
+            continue
+        info = registry.register_student(
+            model.name, path, role=model.role, params={"source": "configured local student"}, metrics={}
+        )
+        for stage in ("staging", "production"):
+            registry.transition(model.name, info.version, stage, "bootstrap: the configured local student")
+        registered[model.name] = info.version
+    return registered
+
+
+def production_dir(
+    registry: ModelRegistry, cfg: AcademyConfig, student: str, cache: Path
+) -> tuple[Path, VersionInfo | None]:
+    """The weights ``student`` serves now: its @production version, else its configured directory."""
+    info = registry.production(student) if student in registry.models() else None
+    if info is not None:
+        return registry.download(student, info.version, cache), info
+    model = cfg.model(student)
+    return cfg.paths.resolve(str(model.options.get("path", f"students/{student}"))), None
+
+
+def assignments(report: GapReport) -> dict[str, list[int]]:
+    """student -> the gap clusters it trains on tonight (``SPAWN`` for uncovered gaps)."""
+    out: dict[str, list[int]] = defaultdict(list)
+    for gap in report.selected:
+        out[gap.best_student if gap.kind == "underperforming" and gap.best_student else SPAWN].append(
+            gap.cluster
+        )
+    return dict(out)
+
+
+def spawn_name(existing: list[str]) -> str:
+    """The next free ``student-N`` name."""
+    numbers = [int(m.group(1)) for name in existing if (m := re.fullmatch(r"student-(\d+)", name))]
+    return f"student-{max(numbers, default=0) + 1}"
+
+
+def student_splits(
+    splits: dict[str, datasets.Dataset], gaps: list[int], replay: bool
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """(train, eval) rows of these gaps; replay rows of well-served clusters when ``replay``."""
+    wanted = set(gaps)
+    train = splits["train"].filter(lambda g: g in wanted or (replay and g == -1), input_columns="gap")
+    evaluation = splits["eval"].filter(lambda g: g in wanted, input_columns="gap")
+    return train, evaluation
+
+
+def pick_peer(registry: ModelRegistry, student: str, cache: Path) -> Path | None:
+    """A promoted peer (a TA or teacher-role student with a production version) to learn logits from."""
+    peers = [m for m in registry.models() if m != student and registry.role(m) in PEER_ROLES]
+    for name in sorted(peers, key=lambda m: (-PEER_ROLES.index(registry.role(m)), m)):
+        info = registry.production(name)
+        if info is not None:
+            return registry.download(name, info.version, cache)
+    return None
+
+
+def hf_generate(path: Path, max_new_tokens: int, batch_size: int = 64) -> Generate:
+    """Greedy answers from a student directory, exactly as the router's hf backend serves them."""
+    from academy.backends.hf import HFBackend
+
+    backend = HFBackend(
+        ModelConfig(
+            name=path.name,
+            backend="hf",
+            price_in=0.0,
+            price_out=0.0,
+            options={"path": str(path.resolve()), "max_new_tokens": max_new_tokens, "batch_size": batch_size},
+        )
+    )
+    return lambda queries: [c.text for c in backend.generate(queries)]
+
+
+def promote_candidate(
+    registry: ModelRegistry,
+    name: str,
+    version: int,
+    decision: GateDecision,
+    config: GateConfig,
+    metrics: dict[str, float],
+) -> str:
+    """Record the gate's decision as stage transitions; returns the stage the version ends in."""
+    if not decision.passed:
+        registry.transition(name, version, "rejected", decision.summary, metrics)
+        return "rejected"
+    registry.transition(name, version, "staging", decision.summary, metrics)
+    if not config.auto_production:
+        return "staging"
+    registry.transition(name, version, "production", "quality gate passed; auto_production", metrics)
+    return "production"
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run the step that writes it first")
+    return json.loads(path.read_text())
+
+
+def eval_from_dict(data: dict[str, Any] | None) -> EvalResult | None:
+    return None if data is None else EvalResult(**data)

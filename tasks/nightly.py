@@ -1,0 +1,46 @@
+"""Prefect tasks of the nightly cycle: one per step function in ``academy.evolution.steps``.
+
+Thin on purpose: the work (and its tests) lives in the step functions; a task adds Prefect's
+retries, logging and artifacts. Caching is off: every input is a config, and a cached result
+would hide that the traffic store changed since.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from academy.config import AcademyConfig
+from academy.evolution import steps
+from academy.evolution.gaps import GapReport, gap_report_markdown
+
+TASK = {"cache_policy": NO_CACHE, "log_prints": True}
+
+score_traffic = task(name="score_traffic", **TASK)(steps.score_traffic)
+build_datasets = task(name="build_distillation_dataset", **TASK)(steps.build_datasets)
+bootstrap_registry = task(name="bootstrap_registry", **TASK)(steps.bootstrap)
+plan_students = task(name="plan_students", **TASK)(steps.plan)
+distill_student = task(name="distill_student", **TASK)(steps.distill)
+evaluate_candidate = task(name="evaluate_candidate", **TASK)(steps.evaluate)
+register_version = task(name="register_version", **TASK)(steps.register)
+promote = task(name="promote", **TASK)(steps.promote)
+update_roles = task(name="update_roles", **TASK)(steps.update_roles)
+
+
+@task(name="mine_gaps", **TASK)
+def mine_gaps(cfg: AcademyConfig) -> GapReport:
+    """Rank the gaps and publish the report as a Prefect markdown artifact."""
+    report = steps.find_gaps(cfg)
+    create_markdown_artifact(
+        markdown=gap_report_markdown(report), key="gap-report", description="Knowledge gaps"
+    )
+    return report
+
+
+@task(name="log_night", **TASK)
+def log_night(cfg: AcademyConfig, night: str, summary: dict[str, Any]) -> str:
+    """The night's MLflow run: the gap report and the cycle's summary as artifacts."""
+    return steps.log_night(cfg, night, summary)
