@@ -219,5 +219,82 @@ def bench_overhead(
     typer.echo(json.dumps(report) if as_json else json.dumps(report, indent=2))
 
 
+# ---- academy registry ----------------------------------------------------------------------------
+
+registry_app = typer.Typer(help="The MLflow model registry: versions, stages, roles.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+KEY_METRICS = 4  # metrics shown per version in the status table
+
+
+def _format_metrics(metrics: dict[str, float]) -> str:
+    shown = [f"{k}={v:.3g}" for k, v in sorted(metrics.items())[:KEY_METRICS]]
+    more = len(metrics) - KEY_METRICS
+    return "\n".join(shown) + (f"\n(+{more} more)" if more > 0 else "")
+
+
+@registry_app.command("status")
+def registry_status(
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list")] = False,
+) -> None:
+    """Every version of every managed model: stage, aliases, role, key metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from registry.model_registry import ModelRegistry, RegistryError
+
+    cfg = config_or_exit(config, home)
+    registry = ModelRegistry.from_config(cfg)
+    try:
+        versions = registry.status() if registry.exists() else []
+    except RegistryError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+        return
+    if not versions:
+        typer.echo(f"no models registered yet in {registry.tracking_uri}")
+        return
+    table = Table(title="Model registry", caption=registry.tracking_uri)
+    for column in ("model", "version", "stage", "aliases", "role"):
+        table.add_column(column, justify="right" if column == "version" else "left", no_wrap=True)
+    table.add_column("key metrics", overflow="fold")
+    table.add_column("created (UTC)", overflow="fold")
+    stage_style = {"production": "bold green", "staging": "yellow", "rejected": "red", "archived": "dim"}
+    for v in versions:
+        stage = f"[{stage_style[v.stage]}]{v.stage}[/]" if v.stage in stage_style else v.stage
+        aliases = ", ".join(f"@{a}" for a in v.aliases)
+        created = v.created[:16].replace("T", " ")
+        table.add_row(v.name, str(v.version), stage, aliases, v.role, _format_metrics(v.metrics), created)
+    Console().print(table)
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    model: Annotated[str, typer.Argument(help="Registered model name")],
+    reason: Annotated[str, typer.Option(help="Recorded in the transition history")] = "manual rollback",
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Point MODEL's @production back at its previous production version."""
+    from registry.model_registry import ModelRegistry, RegistryError
+
+    cfg = config_or_exit(config, home)
+    registry = ModelRegistry.from_config(cfg)
+    if not registry.exists():
+        typer.secho(f"no registry at {registry.tracking_uri}: nothing to roll back", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        current = registry.production(model)
+        restored = registry.rollback(model, reason)
+    except RegistryError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    was = f"v{current.version}" if current else "none"
+    typer.echo(f"{model}: @production {was} -> v{restored.version} ({reason})")
+
+
 if __name__ == "__main__":
     app()

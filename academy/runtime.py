@@ -6,14 +6,19 @@ One place wires them, so the server, the demo and the benchmarks run the same ob
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from academy.backends import Backend, build_backend
 from academy.config import AcademyConfig
 from academy.embedder import Embedder
 from academy.judges import Judge, build_judge
+from academy.registry_watch import RegistryWatcher
 from academy.routing import ROUTER_CLS, Router
 from academy.store import TrafficStore
+
+if TYPE_CHECKING:
+    from registry.model_registry import ModelRegistry
 
 
 @dataclass
@@ -24,6 +29,7 @@ class Runtime:
     backends: dict[str, Backend]
     judge: Judge
     router: Router
+    watcher: RegistryWatcher | None = field(default=None)  # set when any hf model exists
 
     @classmethod
     def build(cls, config: AcademyConfig, embedder: Embedder | None = None) -> Runtime:
@@ -35,11 +41,35 @@ class Runtime:
         router = ROUTER_CLS.get(config.router.name)(
             config.router, backends, judge, store, embedder.aembed_one
         )
-        return cls(config, embedder, store, backends, judge, router)
+        watcher = None
+        if any(m.backend == "hf" for m in config.models):
+            watcher = RegistryWatcher(
+                lambda: _registry_from_config(config), backends, config, home / "registry-cache"
+            )
+        return cls(config, embedder, store, backends, judge, router, watcher)
+
+    async def start_watcher(self) -> None:
+        """Serve the registry's ``@production`` versions now (one sync; never fails startup), then
+        keep polling every ``registry.poll_seconds`` on the running loop. A no-op without hf models."""
+        if self.watcher is None or self.watcher.running:
+            return
+        await self.watcher.sync_once()
+        self.watcher.start()
+
+    async def stop_watcher(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
 
     async def aclose(self, close_embedder: bool = True) -> None:
         """Finish background work (shadowing, logging), then release clients and threads."""
+        await self.stop_watcher()
         await self.router.drain()
         await asyncio.gather(*(b.aclose() for b in self.backends.values()), self.judge.aclose())
         if close_embedder:
             self.embedder.close()
+
+
+def _registry_from_config(config: AcademyConfig) -> ModelRegistry:
+    from registry.model_registry import ModelRegistry  # light: MLflow loads on the first registry call
+
+    return ModelRegistry.from_config(config)

@@ -156,9 +156,11 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or Runtime.build(config)
         app.state.recent = RecentRequests()
+        await app.state.runtime.start_watcher()  # hf students serve their @production versions
         try:
             yield
         finally:
+            await app.state.runtime.stop_watcher()
             await app.state.runtime.router.drain()
             if runtime is None:
                 await app.state.runtime.aclose()

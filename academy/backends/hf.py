@@ -2,7 +2,8 @@
 
 Options (``models[].options``):
 
-- ``path`` (required): a student directory (relative paths resolve against ``paths.home``) or an
+- ``path`` (required): a student directory (relative paths resolve against ``paths.home``), a local
+  MLflow transformers-flavor directory (one with an ``MLmodel`` file, e.g. a registry download), or an
   MLflow model URI (``models:/name/3``, ``models:/name@champion``, ``runs:/...``). URIs are loaded
   with ``mlflow.transformers.load_model(uri, return_type="components")``, which knows the flavor's
   layout (weights under ``model/``, tokenizer under ``components/tokenizer/``); the tracking server
@@ -14,7 +15,9 @@ Options (``models[].options``):
 Weights load lazily on first use, so building the router never pays for a student nobody calls.
 Generation is greedy, left-padded and batched; concurrent requests are merged into one batch by
 ``academy.batching.MicroBatcher``, whose worker thread runs ``generate`` so the event loop is never
-blocked. ``reload()`` swaps in new weights (a new registry version) without dropping requests.
+blocked. ``reload(path, version)`` swaps in new weights (a new registry version) without dropping
+requests; ``version`` is the registry version now serving (None for a plain directory), swapped
+together with the weights so the router never attributes an answer to the wrong version.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from academy.config import ModelConfig
 from models.student import format_prompt, load_student, split_generation
 
 MLFLOW_SCHEMES = ("models:/", "runs:/")
+MLMODEL_FILE = "MLmodel"  # marks a local MLflow model directory
 OPTIONS = {"path", "max_new_tokens", "batch_size", "max_wait_ms"}
 
 
@@ -44,6 +48,7 @@ class _Loaded:
     """Everything one generation needs, swapped as a unit so a reload never mixes versions."""
 
     source: str
+    version: str | None
     model: Any
     tokenizer: Any
     stop_ids: list[int]
@@ -71,6 +76,7 @@ class HFBackend(Backend):
         self.max_wait_ms = float(opts.get("max_wait_ms", 2.0))
         self._load_lock = threading.Lock()  # held for seconds while weights load: never on the event loop
         self._batcher_lock = threading.Lock()  # held for microseconds: safe to take on the event loop
+        self._version: str | None = None  # the registry version of ``source``; None: a plain directory
         self._loaded: _Loaded | None = None
         self._batcher: MicroBatcher[str, Completion] | None = None
 
@@ -86,20 +92,26 @@ class HFBackend(Backend):
         """Load the weights now (normally lazy); raises ``BackendError`` naming the path on failure."""
         self._components()
 
-    def reload(self, path: str | None = None) -> None:
+    @property
+    def version(self) -> str | None:
+        """The registry version serving now (set by ``reload``); None for a plain directory."""
+        return self._version
+
+    def reload(self, path: str | None = None, version: str | None = None) -> None:
         """Load ``path`` (default: the configured source again, e.g. a moved ``@champion`` alias)
-        and swap it in atomically. In-flight batches finish on the old weights; if loading fails
-        the old weights keep serving and ``BackendError`` is raised.
+        and swap it in atomically together with its registry ``version``. In-flight batches finish
+        on the old weights; if loading fails the old weights (and version) keep serving and
+        ``BackendError`` is raised.
         """
         source = self._resolve(path) if path is not None else self.source
-        loaded = _load(source, self.max_new_tokens)
+        loaded = _load(source, self.max_new_tokens, version)
         with self._load_lock:
             self._loaded = loaded
-            self.source = source
+            self.source, self._version = source, version
 
-    async def areload(self, path: str | None = None) -> None:
+    async def areload(self, path: str | None = None, version: str | None = None) -> None:
         """``reload`` on a worker thread, for callers on the event loop (loading takes seconds)."""
-        await asyncio.to_thread(self.reload, path)
+        await asyncio.to_thread(self.reload, path, version)
 
     def _components(self) -> _Loaded:
         loaded = self._loaded
@@ -107,7 +119,7 @@ class HFBackend(Backend):
             return loaded
         with self._load_lock:  # double-checked: concurrent first calls load once
             if self._loaded is None:
-                self._loaded = _load(self.source, self.max_new_tokens)
+                self._loaded = _load(self.source, self.max_new_tokens, self._version)
             return self._loaded
 
     @property
@@ -202,11 +214,11 @@ def _completion(tok: Any, ids: list[int], tokens_in: int, loaded: _Loaded, laten
         tokens_out=len(ids),
         latency_ms=latency_ms,
         reasoning=reasoning,
-        extra={"stopped": stopped, "source": loaded.source},
+        extra={"stopped": stopped, "source": loaded.source, "version": loaded.version},
     )
 
 
-def _load(source: str, max_new_tokens: int) -> _Loaded:
+def _load(source: str, max_new_tokens: int, version: str | None = None) -> _Loaded:
     model, tokenizer = _load_components(source)
     model.eval()
     tokenizer.padding_side = "left"  # batched generation appends after the last real token
@@ -216,6 +228,7 @@ def _load(source: str, max_new_tokens: int) -> _Loaded:
     max_positions = getattr(model.config, "max_position_embeddings", None) or 2048
     return _Loaded(
         source=source,
+        version=version,
         model=model,
         tokenizer=tokenizer,
         stop_ids=_stop_ids(tokenizer),
@@ -230,6 +243,8 @@ def _load_components(source: str) -> tuple[Any, Any]:
     path = Path(source)
     if not path.is_dir():
         raise BackendError(f"student model directory {path} does not exist")
+    if (path / MLMODEL_FILE).is_file():  # an MLflow transformers-flavor directory (registry download)
+        return _load_mlflow(str(path))
     try:
         return load_student(path)
     except Exception as exc:
@@ -243,7 +258,7 @@ def _load_mlflow(uri: str) -> tuple[Any, Any]:
         components = mlflow.transformers.load_model(uri, return_type="components")
         return components["model"], components["tokenizer"]
     except Exception as exc:
-        raise BackendError(f"cannot load student model from MLflow URI {uri}: {exc}") from exc
+        raise BackendError(f"cannot load student model from MLflow model {uri}: {exc}") from exc
 
 
 def _stop_ids(tokenizer: Any) -> list[int]:

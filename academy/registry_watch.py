@@ -1,0 +1,202 @@
+"""The router reads the model registry: every hf student serves its ``@production`` version.
+
+``RegistryWatcher`` polls the registry (``registry.poll_seconds``). For each hf model in config and
+each registered model tagged ``academy.managed=true`` (a student the nightly flow spawned), when
+the ``@production`` version differs from what is served it downloads that version into the cache
+and swaps it in with ``HFBackend.areload`` (atomic: in-flight requests finish on the old weights).
+A managed model the router does not know yet gets a new hf backend, inserted into the ``backends``
+dict the router shares, priced like the first configured hf model. The registry's role tag
+(student / ta / teacher) is applied to every model it serves.
+
+Nothing here may take the router down: an unreachable registry, a failed download or a broken
+version logs a warning, sets ``last_error`` and the last known versions keep serving. Registry calls
+and downloads run in worker threads; only the swap itself happens on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from academy.backends.base import Backend
+from academy.config import AcademyConfig, ModelConfig
+
+if TYPE_CHECKING:
+    from registry.model_registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the registry says one model should serve."""
+
+    name: str
+    version: int | None  # the @production version; None: no alias (keep what serves)
+    role: str | None  # the registry's role tag; None: not registered
+
+
+class RegistryWatcher:
+    """Keeps ``backends`` serving the registry's ``@production`` versions; see the module docstring."""
+
+    def __init__(
+        self,
+        registry_factory: Callable[[], ModelRegistry],
+        backends: dict[str, Backend],
+        config: AcademyConfig,
+        cache_dir: Path,
+    ) -> None:
+        self.registry_factory = registry_factory
+        self.backends = backends
+        self.config = config
+        self.cache_dir = Path(cache_dir)
+        self.versions: dict[str, int] = {}  # model -> registry version now served
+        self.last_error: str | None = None
+        self.syncs = 0
+        self._registry: ModelRegistry | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def configured_hf(self) -> list[str]:
+        return [m.name for m in self.config.models if m.backend == "hf"]
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # ---- one pass -------------------------------------------------------------------------------
+
+    async def sync_once(self) -> dict[str, int]:
+        """Read the registry and swap in changed versions; returns ``{model: version}`` served from
+        the registry. Never raises (except cancellation)."""
+        async with self._lock:  # an explicit sync and the poll loop never overlap
+            self.syncs += 1
+            if not self.config.registry.serve_from_registry:
+                return dict(self.versions)
+            try:
+                targets = await asyncio.to_thread(self._read_registry)
+            except Exception as exc:
+                self._registry = None  # reconnect next time
+                self._fail(f"registry unreachable: {type(exc).__name__}: {exc}")
+                return dict(self.versions)
+            errors = [await self._apply(target) for target in targets]
+            errors = [e for e in errors if e]
+            if errors:
+                self._fail("; ".join(errors))
+            else:
+                self.last_error = None
+            return dict(self.versions)
+
+    def _fail(self, message: str) -> None:
+        self.last_error = message
+        log.warning("registry watcher: %s; serving the last known versions %s", message, self.versions)
+
+    def _read_registry(self) -> list[_Target]:
+        """Blocking: the ``@production`` version and role of every model the router should serve."""
+        from registry.model_registry import ModelNotFound
+
+        if self._registry is None:
+            self._registry = self.registry_factory()
+        registry = self._registry
+        if not registry.exists():
+            return []  # no registry yet: the configured local directories serve
+        managed = registry.models()
+        names = [*self.configured_hf, *(n for n in managed if n not in self.configured_hf)]
+        configured = {m.name: m for m in self.config.models}
+        targets = []
+        for name in names:
+            if name in configured and configured[name].backend != "hf":
+                continue  # a teacher API under the same name is not ours to replace
+            try:
+                production = registry.production(name)
+                role = registry.role(name)
+            except ModelNotFound:
+                continue  # a configured student nobody registered yet
+            targets.append(_Target(name, production.version if production else None, role))
+        return targets
+
+    async def _apply(self, target: _Target) -> str | None:
+        """Serve ``target``; returns an error message instead of raising."""
+        try:
+            backend = self.backends.get(target.name)
+            if target.version is not None and (
+                backend is None or self.versions.get(target.name) != target.version
+            ):
+                path = await asyncio.to_thread(
+                    self._registry.download,  # type: ignore[union-attr]
+                    target.name,
+                    target.version,
+                    self.cache_dir,
+                )
+                if backend is None:
+                    backend = await asyncio.to_thread(self._new_backend, target, path)
+                    self.backends[target.name] = backend
+                else:
+                    await backend.areload(str(path), version=str(target.version))  # type: ignore[attr-defined]
+                previous = self.versions.get(target.name)
+                self.versions[target.name] = target.version
+                log.info(
+                    "registry watcher: %s now serves v%s (was %s)",
+                    target.name,
+                    target.version,
+                    f"v{previous}" if previous else "the configured directory",
+                )
+            if backend is not None and target.role and backend.config.role != target.role:
+                log.info("registry watcher: %s role %s -> %s", target.name, backend.config.role, target.role)
+                backend.config = backend.config.model_copy(update={"role": target.role})
+            return None
+        except Exception as exc:
+            return f"{target.name} v{target.version}: {type(exc).__name__}: {exc}"
+
+    def _new_backend(self, target: _Target, path: Path) -> Backend:
+        """Blocking: an hf backend for a managed model not in config, loaded before it is exposed."""
+        from academy.backends.hf import HFBackend
+
+        template = next((m for m in self.config.models if m.backend == "hf"), None)
+        options = {"path": str(path)}
+        if template is not None and "max_new_tokens" in template.options:
+            options["max_new_tokens"] = template.options["max_new_tokens"]
+        model_config = ModelConfig(
+            name=target.name,
+            backend="hf",
+            role=target.role or "student",
+            price_in=template.price_in if template else 0.0,
+            price_out=template.price_out if template else 0.0,
+            options=options,
+        )
+        backend = HFBackend(model_config, home=self.config.paths.home)
+        # load now, before the router can see it: a broken version is never routed to
+        backend.reload(str(path), version=str(target.version))
+        return backend
+
+    # ---- the loop ---------------------------------------------------------------------------------
+
+    async def run(self, interval_s: float) -> None:
+        """Sync every ``interval_s`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.sync_once()
+
+    def start(self) -> None:
+        """Start the poll loop (``registry.poll_seconds``) on the running event loop; idempotent."""
+        if self.running:
+            return
+        self._task = asyncio.get_running_loop().create_task(
+            self.run(self.config.registry.poll_seconds), name="academy-registry-watch"
+        )
+
+    async def stop(self) -> None:
+        """Cancel the poll loop and wait for it (a sync in progress is cancelled)."""
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        if task.get_loop() is asyncio.get_running_loop():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
