@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test serve lint format bench clean
+.PHONY: install demo test serve lint format bench clean up down
 
 install: $(STAMP)
 
@@ -29,6 +29,14 @@ test: install
 
 serve: install
 	$(BIN)/academy serve
+
+# The local stack: Prefect server + UI, work pool, deployments and worker, MLflow UI, router
+# (scripts/stack.sh; PREFECT_PORT / MLFLOW_PORT / ROUTER_PORT override the ports).
+up: install
+	bash scripts/stack.sh up
+
+down: install
+	bash scripts/stack.sh down
 
 bench: install
 	$(BIN)/academy bench overhead
