@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from academy.cli_evolve import evolve_app
 from academy.config import AcademyConfig, ConfigError, load_config
 
 app = typer.Typer(help="Academy: a self-evolving teacher-student LLM platform.", no_args_is_help=True)
@@ -18,6 +19,7 @@ bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=T
 app.add_typer(student_app, name="student")
 app.add_typer(school_app, name="school")
 app.add_typer(bench_app, name="bench")
+app.add_typer(evolve_app, name="evolve")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML config (default ./academy.yaml)")
@@ -220,6 +222,25 @@ def bench_overhead(
 
 
 # ---- academy registry ----------------------------------------------------------------------------
+
+
+@bench_app.command("cycle")
+def bench_cycle(
+    queries: Annotated[int, typer.Option(help="School queries in the simulated day before the night")] = 6000,
+    after: Annotated[
+        int, typer.Option(help="Queries routed after the night to see where traffic goes")
+    ] = 300,
+    home: Annotated[Path | None, typer.Option(help="Work here instead of a fresh temporary home")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """One nightly cycle on the embedded default: wall time and each student's exact match before/after."""
+    from bench.cycle import print_cycle, run_cycle_bench
+
+    cfg = config_or_exit(config)
+    report = run_cycle_bench(cfg, queries, home, after)
+    typer.echo(json.dumps(report)) if as_json else print_cycle(report)
+
 
 registry_app = typer.Typer(help="The MLflow model registry: versions, stages, roles.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")

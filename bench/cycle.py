@@ -111,3 +111,27 @@ def run_cycle_bench(
         "train_seconds": {s["student"]: s["sft_seconds"] for s in summary["students"]},
         "after": next_day,
     }
+
+
+def print_cycle(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"one nightly cycle: {report['cycle_seconds']} s ({report['queries']} queries that day)"
+    )
+    for column in ("domain", "model", "version", "exact match before", "after", "promoted"):
+        table.add_column(column)
+    for row in report["students"]:
+        before = row["exact_match_before"]
+        table.add_row(
+            row["domain"],
+            row["model"],
+            str(row["version"]),
+            "-" if before is None else f"{before:.3f}",
+            f"{row['exact_match_after']:.3f}",
+            "yes" if row["promoted"] else "no",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"familiar traffic after the night, by domain: {report['after']['familiar_by_domain']}")

@@ -87,6 +87,8 @@ def cpu_training_args(
 
     CPU-only, fp32, no activation checkpointing, no checkpoints, no reporting (the nightly job owns
     tracking in MLflow), no progress bars, one log entry per step, linear LR decay without warmup.
+    (Length-grouped batches were 1.7x faster per step but, being one domain each, cost 10-30 points
+    of held-out exact match per domain at the same 1,200 steps, so batches stay random.)
     """
     return {
         "output_dir": str(output_dir),

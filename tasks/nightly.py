@@ -17,7 +17,7 @@ from academy.config import AcademyConfig
 from academy.evolution import steps
 from academy.evolution.gaps import GapReport, gap_report_markdown
 
-TASK = {"cache_policy": NO_CACHE, "log_prints": True}
+TASK = {"cache_policy": NO_CACHE}
 
 score_traffic = task(name="score_traffic", **TASK)(steps.score_traffic)
 build_datasets = task(name="build_distillation_dataset", **TASK)(steps.build_datasets)

@@ -88,3 +88,12 @@ def make_config(home: Path, student_dir: Path | None = None, **router: object) -
             "judge": {"name": "reference", "cost_per_call": 0.0002},
         }
     )
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One ephemeral Prefect API for the whole session (its database migrations cost ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -35,6 +35,15 @@ def test_estimates_are_similarity_weighted_means():
     assert est["teacher"] == Estimate(1.0, 1.0)
 
 
+def test_estimates_count_only_the_served_version():
+    old = Neighbour("a", "t", 1.0, ["teacher", "student@1"], [1.0, 0.0], "teacher", "novel")
+    new = Neighbour("b", "t", 0.8, ["student@2"], [1.0], "student", "evaluation")
+    est = estimate_quality([old, new], {"teacher": None, "student": "2"})
+    assert est["student"] == Estimate(1.0, 0.8)  # version 1's failure no longer counts
+    assert est["teacher"] == Estimate(1.0, 1.0)
+    assert estimate_quality([old, new], {"student": "1"})["student"] == Estimate(0.0, 1.0)
+
+
 def test_choose_cheaper_model_when_good_enough_else_teacher():
     cfg = RouterConfig(quality_floor=0.7, price_weight=0.3, min_evidence=1.0)
     good = {"teacher": Estimate(0.98, 3), "student": Estimate(0.9, 3)}

@@ -366,3 +366,18 @@ def test_compact_merges_fragments(store: TrafficStore, rng: np.random.Generator)
 def test_count_rejects_unknown_table(store: TrafficStore) -> None:
     with pytest.raises(StoreError, match="unknown table"):
         store.count("nope")  # type: ignore[arg-type]
+
+
+def test_store_written_before_versions_is_migrated(tmp_path):
+    """Answers tables from before the ``version`` column get it (all null); old rows stay readable."""
+    import lancedb
+    import pyarrow as pa
+
+    from academy.store import ANSWER_SCHEMA
+
+    old_schema = pa.schema([f for f in ANSWER_SCHEMA if f.name != "version"])
+    db = lancedb.connect(str(tmp_path / "db"))
+    db.create_table("answers", schema=old_schema)
+    store = TrafficStore(tmp_path / "db")
+    assert "version" in store.answers_table.schema.names
+    assert store.count("answers") == 0 and store.count("scores") == 0

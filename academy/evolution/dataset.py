@@ -21,7 +21,7 @@ from academy.backends.reference import unit_draw
 from academy.config import DatasetConfig
 from academy.evolution.gaps import GapReport
 from academy.evolution.scoring import winners
-from academy.evolution.snapshot import Snapshot
+from academy.evolution.snapshot import UNKNOWN_DOMAIN, Snapshot
 from academy.school import normalize_query
 from models.student import format_prompt, format_target
 
@@ -45,7 +45,7 @@ def winning_examples(snapshot: Snapshot, clusters: pd.Series, config: DatasetCon
     rows["normalized"] = rows["query"].map(normalize_query)
     rows = rows.sort_values(["normalized", "query_id"]).drop_duplicates("normalized")
     rows["cluster"] = rows["query_id"].map(clusters).astype("int64")
-    rows["domain"] = rows["domain"].fillna("(unknown)")
+    rows["domain"] = rows["domain"].fillna(UNKNOWN_DOMAIN)
     rows["split"] = [
         "eval" if unit_draw(config.seed, "split", q) < config.eval_fraction else "train"
         for q in rows["normalized"]

@@ -8,6 +8,7 @@ reference, not an independent measurement.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -17,6 +18,11 @@ import pandas as pd
 from academy.judges.reference import reference_scores
 
 Generate = Callable[[list[str]], list[str]]
+
+
+def metric_safe(name: str) -> str:
+    """MLflow metric names allow letters, digits, ``_ - . / `` and spaces only."""
+    return re.sub(r"[^0-9A-Za-z_\-./ ]", "_", str(name)) or "_"
 
 
 @dataclass
@@ -33,8 +39,9 @@ class EvalResult:
     scores: dict[str, float] = field(default_factory=dict, repr=False)  # query id -> exact match
 
     def metrics(self, prefix: str = "") -> dict[str, float]:
+        """Flat metric names MLflow accepts (domain names come from users: unsafe characters become _)."""
         out = {f"{prefix}gap_exact_match": self.gap_score} if self.gap_score is not None else {}
-        out.update({f"{prefix}exact_match.{d}": v for d, v in self.per_domain.items()})
+        out.update({f"{prefix}exact_match.{metric_safe(d)}": v for d, v in self.per_domain.items()})
         out.update({f"{prefix}gap_exact_match.{g}": v for g, v in self.per_gap.items()})
         return out
 

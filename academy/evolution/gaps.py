@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from academy.config import GapsConfig, ScoringConfig
 from academy.evolution.clustering import choose_k, kmeans
-from academy.evolution.snapshot import Snapshot
+from academy.evolution.snapshot import UNKNOWN_DOMAIN, Snapshot
 
 CLUSTERS_FILE = "clusters.parquet"
 AGGREGATES_FILE = "aggregates.parquet"
@@ -107,7 +107,7 @@ def _cluster_stats(cluster, queries, aggregates, roles, snapshot, config: GapsCo
     best = covered["mean_score"].idxmax() if len(covered) else None
     best_score = float(covered.loc[best, "mean_score"]) if best is not None else None
     kind = "uncovered" if best is None else ("underperforming" if best_score < config.quality_gate else None)
-    domains = queries["domain"].fillna("(unknown)").value_counts()
+    domains = queries["domain"].fillna(UNKNOWN_DOMAIN).value_counts()
     return ClusterStats(
         cluster=cluster,
         queries=len(queries),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from academy.evolution.snapshot import EVALUATION_ROUTE, Snapshot
+from academy.evolution.snapshot import EVALUATION_ROUTE, UNKNOWN_DOMAIN, Snapshot
 from academy.judges import Judge, JudgeRequest
 from academy.store import ScoreRecord, TrafficStore
 
@@ -115,7 +115,7 @@ def aggregate(snapshot: Snapshot, clusters: pd.Series) -> pd.DataFrame:
 def _with_keys(snapshot: Snapshot, clusters: pd.Series) -> pd.DataFrame:
     keys = snapshot.queries[["id", "domain"]].rename(columns={"id": "query_id"})
     keys["cluster"] = keys["query_id"].map(clusters).astype("Int64")
-    keys["domain"] = keys["domain"].fillna("(unknown)")
+    keys["domain"] = keys["domain"].fillna(UNKNOWN_DOMAIN)
     return snapshot.answers.merge(keys, on="query_id", how="inner")
 
 

@@ -25,6 +25,8 @@ ANSWERS_FILE = "answers.parquet"
 SNAPSHOT_FILES = (QUERIES_FILE, ANSWERS_FILE)
 # Query rows the nightly flow itself writes (evaluation evidence for promoted versions): never traffic.
 EVALUATION_ROUTE = "evaluation"
+# The domain of traffic that came without one (a user's own trace may have no domains).
+UNKNOWN_DOMAIN = "unknown"
 QUERY_COLUMNS = [
     "id", "ts", "tenant", "text", "embedding", "route", "final_model", "final_answer",
     "final_score", "total_cost", "domain",

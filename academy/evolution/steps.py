@@ -82,8 +82,16 @@ def bootstrap(cfg: AcademyConfig) -> dict[str, int]:
 
 
 def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
-    """student -> gap clusters to learn tonight (key "" = uncovered gaps: spawn a student)."""
-    return st.assignments(read_gaps(NightLayout.of(cfg).gaps)[1])
+    """student -> gap clusters to learn tonight (key "" = uncovered gaps: spawn a student).
+
+    A gap whose best student is no longer trainable here (not a configured hf student, not in the
+    registry: e.g. a remote model) counts as uncovered.
+    """
+    trainable = {m.name for m in st.local_students(cfg)} | set(ModelRegistry.from_config(cfg).models())
+    plan: dict[str, list[int]] = {}
+    for student, gaps in st.assignments(read_gaps(NightLayout.of(cfg).gaps)[1]).items():
+        plan.setdefault(student if student in trainable else st.SPAWN, []).extend(gaps)
+    return plan
 
 
 def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False) -> dict[str, Any]:
@@ -91,6 +99,8 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     layout, registry = NightLayout.of(cfg), ModelRegistry.from_config(cfg)
     work = layout.candidate(student)
     if spawn:
+        if not st.local_students(cfg):
+            raise ValueError("spawning a student needs a configured hf student to share its tokenizer")
         template = st.production_dir(registry, cfg, st.local_students(cfg)[0].name, layout.registry_cache)[0]
         base, incumbent = (
             spawn_student_dir(template, work / "base", cfg.student, cfg.evolution.distill.seed),

@@ -15,6 +15,7 @@ from typing import Any
 import datasets
 
 from academy.config import AcademyConfig, GateConfig, ModelConfig
+from academy.evolution.dataset import REPLAY_GAP
 from academy.evolution.evaluation import EvalResult, Generate
 from academy.evolution.gaps import GapReport
 from academy.evolution.promotion import GateDecision
@@ -84,10 +85,13 @@ def student_splits(
     splits: dict[str, datasets.Dataset], gaps: list[int], replay: bool
 ) -> tuple[datasets.Dataset, datasets.Dataset]:
     """(train, eval) rows of these gaps; replay rows of well-served clusters when ``replay``."""
-    wanted = set(gaps)
-    train = splits["train"].filter(lambda g: g in wanted or (replay and g == -1), input_columns="gap")
-    evaluation = splits["eval"].filter(lambda g: g in wanted, input_columns="gap")
-    return train, evaluation
+    wanted = set(gaps) | ({REPLAY_GAP} if replay else set())
+    train = splits["train"]
+    evaluation = splits["eval"]
+    return (
+        train.select([i for i, g in enumerate(train["gap"]) if g in wanted]),
+        evaluation.select([i for i, g in enumerate(evaluation["gap"]) if g in set(gaps)]),
+    )
 
 
 def pick_peer(registry: ModelRegistry, student: str, cache: Path) -> Path | None:

@@ -1,0 +1,175 @@
+"""End to end: school traffic through the router, ``nightly_evolution`` under a Prefect test
+harness with temporary MLflow/LanceDB/DVC homes, then the router serving the promoted version.
+
+One night runs once per module (about a minute on 2 cores); the tests read what it left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from academy.config import AcademyConfig
+from academy.evolution.layout import NightLayout
+from academy.evolution.snapshot import file_md5
+from academy.runtime import Runtime
+from academy.school import School
+from academy.traffic import route_examples
+from registry.model_registry import ModelRegistry
+from tests.conftest import make_config
+
+REPO = Path(__file__).resolve().parent.parent
+DOMAIN = "units"  # learnable by a tiny student in a few hundred steps (~0.5 exact match from 0)
+TENANT = "school"
+
+
+def night_config(home: Path, student_dir: Path, **distill) -> AcademyConfig:
+    cfg = make_config(home, student_dir=student_dir)
+    return AcademyConfig.model_validate(
+        cfg.model_dump(mode="json")
+        | {
+            "paths": {"home": str(home), "data": str(home / "datasets")},
+            "school": {"seed": 0, "domains": [DOMAIN]},
+            "evolution": {
+                "gaps": {"min_queries": 5},
+                "dataset": {"eval_fraction": 0.2, "regression_per_domain": 40},
+                "distill": {"steps": 300, "learning_rate": 0.005, "batch_size": 32, "max_new_tokens": 12}
+                | distill,
+                "gate": {"margin": 0.05, "max_regression": 0.05},
+            },
+        }
+    )
+
+
+def write_config(cfg: AcademyConfig, path: Path) -> str:
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return str(path)
+
+
+def route(cfg: AcademyConfig, embedder, seed: int, n: int) -> list:
+    examples = School(seed=seed, domains=[DOMAIN]).generate(n)
+
+    async def run():
+        runtime = Runtime.build(cfg, embedder=embedder)
+        await runtime.start_watcher()
+        try:
+            results = await route_examples(runtime, examples, TENANT)
+            return results, runtime.backends["student-1"].version
+        finally:
+            await runtime.aclose(close_embedder=False)
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory, tiny_student_dir, embedder, prefect_harness):
+    """A day of units traffic, then one nightly_evolution run."""
+    from flows.nightly import nightly_evolution
+
+    home = tmp_path_factory.mktemp("night")
+    student = home / "students" / "student-1"
+    shutil.copytree(tiny_student_dir, student)
+    cfg = night_config(home, student)
+    day, _ = route(cfg, embedder, seed=11, n=300)
+    config_path = write_config(cfg, home / "academy.yaml")
+    summary = nightly_evolution(config_path=config_path, home=str(home))
+    return {"cfg": cfg, "home": home, "config_path": config_path, "summary": summary, "day": day}
+
+
+def test_night_registers_and_promotes_a_better_student(night):
+    summary, cfg = night["summary"], night["cfg"]
+    assert summary["bootstrapped"] == {"student-1": 1}
+    assert summary["scoring"]["judged"] > 0  # familiar answers served unjudged were judged at night
+    assert summary["gaps"] and {g["domain"] for g in summary["gaps"]} == {DOMAIN}
+    students = {s["student"]: s for s in summary["students"]}
+    student = students.pop("student-1")
+    assert (student["student"], student["version"], student["stage"]) == ("student-1", 2, "production")
+    before = student["evaluation"]["incumbent"]["gap_score"]
+    after = student["evaluation"]["candidate"]["gap_score"]
+    assert before <= 0.05 and after >= 0.15, (before, after)  # from ~0 to a real figure
+    for spawned in students.values():  # clusters no student covered: a new student, gated like any other
+        assert spawned["spawn"] and spawned["student"].startswith("student-")
+        passed = spawned["evaluation"]["candidate"]["gap_score"] >= cfg.evolution.gate.min_spawn_score
+        assert (spawned["stage"] == "production") == passed
+    registry = ModelRegistry.from_config(cfg)
+    assert registry.production("student-1").version == 2
+    assert registry.version("student-1", 1).stage == "archived"
+    stages = [(h["from"], h["to"]) for h in registry.history("student-1") if h.get("version", 2) == 2]
+    assert ("candidate", "staging") in stages and ("staging", "production") in stages
+
+
+def test_mlflow_run_records_lineage_and_losses(night):
+    cfg = night["cfg"]
+    registry = ModelRegistry.from_config(cfg)
+    run = registry.client.get_run(registry.production("student-1").run_id)
+    train_md5 = file_md5(NightLayout.of(cfg).distill / "train.parquet")
+    assert run.data.params["lineage.distill/train.parquet"] == train_md5
+    assert run.data.tags["mlflow.source.git.commit"]
+    losses = registry.client.get_metric_history(run.info.run_id, "train_loss")
+    assert len(losses) == 300 and losses[-1].value < losses[0].value
+    night_runs = registry.client.search_runs([run.info.experiment_id], "tags.`academy.night` != ''")
+    assert any(
+        "gap_report.md" in [a.path for a in registry.client.list_artifacts(r.info.run_id)] for r in night_runs
+    )
+
+
+def test_router_serves_the_promoted_version(night, embedder):
+    cfg, day = night["cfg"], night["day"]
+    served_before = Counter(r.model for r in day if r.route == "familiar")
+    after, versions = route(cfg, embedder, seed=12, n=80)
+    assert versions == "2"  # the watcher read @production
+    served_after = Counter(r.model for r in after if r.route == "familiar")
+    share = lambda c: c["student-1"] / max(sum(c.values()), 1)  # noqa: E731
+    assert share(served_after) > share(served_before), (served_before, served_after)
+
+
+def test_worse_candidate_is_refused_and_rollback_restores(night, embedder):
+    from flows.nightly import evolve_student
+
+    home, cfg = (
+        night["home"],
+        night_config(night["home"], night["home"] / "students" / "student-1", steps=1, learning_rate=1e-6),
+    )
+    config_path = write_config(cfg, home / "worse.yaml")
+    gaps = [g["cluster"] for g in night["summary"]["gaps"]]
+    result = evolve_student("student-1", gaps, config_path=config_path, home=str(home))
+    assert result["stage"] == "rejected" and any("margin" in r for r in result["reasons"])
+    registry = ModelRegistry.from_config(cfg)
+    assert registry.production("student-1").version == 2  # the refused version never served
+    assert registry.rollback("student-1", "test rollback").version == 1
+    _, versions = route(cfg, embedder, seed=13, n=4)
+    assert versions == "1"
+
+
+def test_dvc_repro_rebuilds_the_datasets_byte_for_byte(night, tmp_path):
+    """`dvc repro` from the frozen snapshot gives the files the flow trained on, twice."""
+    cfg = night["cfg"]
+    layout = NightLayout.of(cfg)
+    for link in (".venv", "academy", "models"):
+        (tmp_path / link).symlink_to(REPO / link)
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    local = cfg.model_copy(deep=True)
+    local.paths.data = Path("datasets")
+    write_config(local, tmp_path / "academy.yaml")
+    shutil.copytree(layout.snapshot, tmp_path / "datasets" / "traffic")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True, env=env)
+    expected = {
+        n: file_md5(layout.distill / n) for n in ("train.parquet", "eval.parquet", "regression.parquet")
+    }
+    for force in ([], ["--force"]):
+        subprocess.run([*dvc, "repro", "-q", *force, "distill_data"], cwd=tmp_path, check=True, env=env)
+        rebuilt = {n: file_md5(tmp_path / "datasets" / "distill" / n) for n in expected}
+        assert rebuilt == expected
+    lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())
+    outs = {o["path"]: o["md5"] for o in lock["stages"]["distill_data"]["outs"]}
+    assert outs["datasets/distill/train.parquet"] == expected["train.parquet"]
