@@ -237,3 +237,23 @@ def test_role_ladder():
     role, reason = next_role("ta", [(0.5, 50), (0.4, 50)], config)
     assert role == "student" and "demoted" in reason
     assert next_role("ta", [(0.5, 50), (0.7, 50)], config) == ("ta", None)
+
+
+def test_metric_names_are_mlflow_safe():
+    result = EvalResult("s", None, 0.5, {"3": 0.5}, {"unknown": 1.0, "maths (2-digit)": 0.25}, 4)
+    assert result.metrics() == {
+        "gap_exact_match": 0.5,
+        "exact_match.unknown": 1.0,
+        "exact_match.maths _2-digit_": 0.25,
+        "gap_exact_match.3": 0.5,
+    }
+
+
+def test_evolve_cli_reports_a_missing_snapshot(tmp_path):
+    from typer.testing import CliRunner
+
+    from academy.cli import app
+
+    result = CliRunner().invoke(app, ["evolve", "gaps", "--home", str(tmp_path), "--data", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "not a traffic snapshot" in result.output and "Traceback" not in result.output
