@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -92,7 +93,7 @@ def run_cycle_bench(
     home = home or Path(tempfile.mkdtemp(prefix="academy-cycle-"))
     cfg = cfg.model_copy(deep=True)
     cfg.paths.home, cfg.paths.data = home, home / "datasets"
-    created = ensure_students(cfg)
+    created = ensure_students(cfg, announce=lambda message: print(message, file=sys.stderr))  # stdout: --json
     day = route_day(cfg, queries, seed=cfg.school.seed + 1)
     config_path = write_config(cfg, home / "academy.yaml")
     started = time.perf_counter()

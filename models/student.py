@@ -35,6 +35,7 @@ ANSWER_MARKER = "=>"
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
 METADATA_FILE = "student.json"
+MLMODEL_FILE = "MLmodel"  # marks an MLflow model directory (a registry version, downloaded)
 
 
 def _one_line(text: str) -> str:
@@ -242,13 +243,23 @@ def _metadata(
 
 
 def load_student(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
-    """Load a student directory offline (never touches the Hub), in eval mode."""
+    """Load a student offline (never touches the Hub), in eval mode.
+
+    ``path`` is a student directory (``save_pretrained``) or a downloaded MLflow transformers-flavor
+    model (an ``MLmodel`` file at its root, as the registry stores versions).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
-    if not (path / "config.json").is_file():
+    if (path / MLMODEL_FILE).is_file():
+        import mlflow.transformers
+
+        components = mlflow.transformers.load_model(str(path), return_type="components")
+        model, tokenizer = components["model"], components["tokenizer"]
+    elif (path / "config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    else:
         raise FileNotFoundError(f"no student model at {path} (config.json missing)")
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     model.eval()
     return model, tokenizer

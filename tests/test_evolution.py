@@ -254,6 +254,8 @@ def test_evolve_cli_reports_a_missing_snapshot(tmp_path):
 
     from academy.cli import app
 
-    result = CliRunner().invoke(app, ["evolve", "gaps", "--home", str(tmp_path), "--data", str(tmp_path / "d")])
+    result = CliRunner().invoke(
+        app, ["evolve", "gaps", "--home", str(tmp_path), "--data", str(tmp_path / "d")]
+    )
     assert result.exit_code == 2
     assert "not a traffic snapshot" in result.output and "Traceback" not in result.output

@@ -35,7 +35,6 @@ from academy.config import ModelConfig
 from models.student import format_prompt, load_student, split_generation
 
 MLFLOW_SCHEMES = ("models:/", "runs:/")
-MLMODEL_FILE = "MLmodel"  # marks a local MLflow model directory
 OPTIONS = {"path", "max_new_tokens", "batch_size", "max_wait_ms"}
 
 
@@ -243,9 +242,7 @@ def _load_components(source: str) -> tuple[Any, Any]:
     path = Path(source)
     if not path.is_dir():
         raise BackendError(f"student model directory {path} does not exist")
-    if (path / MLMODEL_FILE).is_file():  # an MLflow transformers-flavor directory (registry download)
-        return _load_mlflow(str(path))
-    try:
+    try:  # a student directory or a downloaded MLflow transformers-flavor model
         return load_student(path)
     except Exception as exc:
         raise BackendError(f"cannot load student model from {path}: {exc}") from exc

@@ -15,20 +15,7 @@ from typing import Any
 import datasets
 
 from academy.config import DistillConfig, StudentConfig
-
-MLMODEL = "MLmodel"
-
-
-def load_model_dir(path: Path) -> tuple[Any, Any]:
-    """A student directory or a downloaded MLflow transformers model: (model, tokenizer)."""
-    from models.student import load_student
-
-    if (path / MLMODEL).is_file():
-        import mlflow.transformers
-
-        components = mlflow.transformers.load_model(str(path), return_type="components")
-        return components["model"], components["tokenizer"]
-    return load_student(path)
+from models.student import load_student
 
 
 def spawn_student_dir(template_dir: Path, out_dir: Path, config: StudentConfig, seed: int = 0) -> Path:
@@ -38,7 +25,7 @@ def spawn_student_dir(template_dir: Path, out_dir: Path, config: StudentConfig, 
     from models.student import build_student
 
     set_seed(seed)
-    _, tokenizer = load_model_dir(template_dir)
+    _, tokenizer = load_student(template_dir)
     model = build_student(config, tokenizer)
     _save(model, tokenizer, out_dir, {"spawned_from_tokenizer_of": str(template_dir), "seed": seed})
     return out_dir
@@ -59,7 +46,7 @@ def distill_student(
     """
     from models.train import sft_train
 
-    model, tokenizer = load_model_dir(base_dir)
+    model, tokenizer = load_student(base_dir)
     model.train()
     with tempfile.TemporaryDirectory(prefix="academy-distill-") as scratch:
         sft = sft_train(
@@ -91,7 +78,7 @@ def _peer_distill(
         return None
     from models.distill import logit_distill, shares_tokenizer
 
-    peer, peer_tokenizer = load_model_dir(peer_dir)
+    peer, peer_tokenizer = load_student(peer_dir)
     if not shares_tokenizer(tokenizer, peer_tokenizer):
         return {"skipped": f"peer {peer_dir} has a different tokenizer"}
     return logit_distill(
