@@ -121,6 +121,18 @@ def test_mlflow_run_records_lineage_and_losses(night):
     )
 
 
+def test_gap_report_is_a_prefect_artifact(night):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gap-report"]))
+        )
+    assert artifacts and artifacts[0].type == "markdown"
+    assert "# Knowledge gaps" in artifacts[0].data and DOMAIN in artifacts[0].data
+
+
 def test_router_serves_the_promoted_version(night, embedder):
     cfg, day = night["cfg"], night["day"]
     served_before = Counter(r.model for r in day if r.route == "familiar")
