@@ -51,6 +51,9 @@ class StoreConfig(Section):
     refine_factor: int = Field(4, ge=1)
     reindex_every_rows: int = Field(5000, ge=1)
     maintenance_every: int = Field(200, ge=1)
+    keep_versions_minutes: float = Field(
+        1.0, gt=0
+    )  # table versions older than this are deleted on compaction
 
 
 class JudgeConfig(Section):

@@ -381,3 +381,18 @@ def test_store_written_before_versions_is_migrated(tmp_path):
     store = TrafficStore(tmp_path / "db")
     assert "version" in store.answers_table.schema.names
     assert store.count("answers") == 0 and store.count("scores") == 0
+
+
+def test_compaction_deletes_old_table_versions(tmp_path):
+    """Every logged request writes a table version; compaction must not let them pile up."""
+    from academy.config import StoreConfig
+
+    store = TrafficStore(tmp_path / "db", StoreConfig(keep_versions_minutes=1e-6))
+    for i in range(5):
+        query = QueryRecord(id=f"q{i}", tenant="t", text="x", embedding=np.ones(384, np.float32), route="novel",
+                            final_model="m", final_answer="a")  # fmt: skip
+        store.log(query, [AnswerRecord(model="m", role="student", purpose="serve", text="a")])
+    assert len(store.queries_table.list_versions()) >= 5
+    store.compact()
+    assert len(store.queries_table.list_versions()) <= 2
+    assert store.count() == 5  # nothing stored is lost
