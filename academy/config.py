@@ -166,7 +166,7 @@ class DistillConfig(Section):
     steps: int = Field(1200, ge=1)  # SFT steps per candidate (sequence-level distillation)
     learning_rate: float = Field(2e-3, gt=0)
     batch_size: int = Field(64, ge=1)
-    peer_steps: int = Field(0, ge=0)  # logit-distillation steps from a promoted peer after SFT (0 = off)
+    peer_steps: int = Field(100, ge=0)  # logit-distillation steps from a promoted peer after SFT (0 = off)
     peer_learning_rate: float = Field(5e-4, gt=0)
     peer_temperature: float = Field(1.0, gt=0)
     peer_alpha: float = Field(0.5, ge=0, le=1)  # weight of the peer's logits vs the winners' tokens

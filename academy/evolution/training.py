@@ -85,6 +85,7 @@ def _peer_distill(
         model,
         tokenizer,
         peer,
+        peer_tokenizer,
         train,
         output_dir=scratch / "peer",
         steps=config.peer_steps,
@@ -94,7 +95,6 @@ def _peer_distill(
         alpha=config.peer_alpha,
         seed=config.seed,
         max_length=max_length,
-        peer_tokenizer=peer_tokenizer,
     )
 
 
