@@ -172,12 +172,20 @@ def _examples_from_dataset(ds: datasets.Dataset) -> tuple[list[str], list[str], 
 
 
 def _resample(weights: Sequence[float], n: int, seed: int) -> list[int]:
-    """Indices drawn with replacement, probability proportional to weight (same size as the data)."""
+    """``n`` indices with copies in proportion to weight, by systematic resampling.
+
+    Why systematic and not i.i.d. draws: drawing n of n with replacement leaves out ~37% of the
+    examples even when all weights are equal, and the Trainer then sees only the rest, every epoch.
+    Systematic resampling keeps every example whose weight is at least the mean, and gives the
+    others copies in proportion (seeded, shuffled).
+    """
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
         raise ValueError(f"weights must be {n} finite non-negative numbers with a positive sum")
     rng = np.random.default_rng(seed)
-    return rng.choice(n, size=n, replace=True, p=w / w.sum()).tolist()
+    positions = (rng.random() + np.arange(n)) / n
+    picks = np.searchsorted(np.cumsum(w / w.sum()), positions, side="right").clip(max=n - 1)
+    return rng.permutation(picks).tolist()
 
 
 @contextlib.contextmanager
