@@ -23,6 +23,7 @@ from academy.evolution.snapshot import file_md5
 from academy.runtime import Runtime
 from academy.school import School
 from academy.traffic import route_examples
+from bench.cycle import write_config
 from registry.model_registry import ModelRegistry
 from tests.conftest import make_config
 
@@ -47,11 +48,6 @@ def night_config(home: Path, student_dir: Path, **distill) -> AcademyConfig:
             },
         }
     )
-
-
-def write_config(cfg: AcademyConfig, path: Path) -> str:
-    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    return str(path)
 
 
 def route(cfg: AcademyConfig, embedder, seed: int, n: int) -> list:
@@ -79,7 +75,7 @@ def night(tmp_path_factory, tiny_student_dir, embedder, prefect_harness):
     shutil.copytree(tiny_student_dir, student)
     cfg = night_config(home, student)
     day, _ = route(cfg, embedder, seed=11, n=300)
-    config_path = write_config(cfg, home / "academy.yaml")
+    config_path = str(write_config(cfg, home / "academy.yaml"))
     summary = nightly_evolution(config_path=config_path, home=str(home))
     return {"cfg": cfg, "home": home, "config_path": config_path, "summary": summary, "day": day}
 
@@ -150,7 +146,7 @@ def test_worse_candidate_is_refused_and_rollback_restores(night, embedder):
         night["home"],
         night_config(night["home"], night["home"] / "students" / "student-1", steps=1, learning_rate=1e-6),
     )
-    config_path = write_config(cfg, home / "worse.yaml")
+    config_path = str(write_config(cfg, home / "worse.yaml"))
     gaps = [g["cluster"] for g in night["summary"]["gaps"]]
     result = evolve_student("student-1", gaps, config_path=config_path, home=str(home))
     assert result["stage"] == "rejected" and any("margin" in r for r in result["reasons"])
