@@ -50,7 +50,8 @@ def score_unscored(store: TrafficStore, judge: Judge, batch_size: int) -> Scorin
 
 
 async def _judge_batch(judge: Judge, batch: pd.DataFrame) -> list[ScoreRecord]:
-    requests = [JudgeRequest(row.text, row.answer_text, row.model) for row in _rows(batch)]
+    rows = list(_rows(batch))
+    requests = [JudgeRequest(row.text, row.answer_text, row.model) for row in rows]
     judgements = await judge.ajudge(requests)
     return [
         ScoreRecord(
@@ -63,7 +64,7 @@ async def _judge_batch(judge: Judge, batch: pd.DataFrame) -> list[ScoreRecord]:
             judge_cost=j.cost,
             error=j.error,
         )
-        for row, j in zip(_rows(batch), judgements)
+        for row, j in zip(rows, judgements)
     ]
 
 
