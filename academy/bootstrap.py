@@ -39,7 +39,10 @@ def init_student(cfg: AcademyConfig, name: str, force: bool = False) -> tuple[Pa
     school = School(seed=cfg.school.seed, domains=cfg.school.domains)
     examples = school.generate(max(cfg.student.warm_start_examples, 500))
     corpus = [text for e in examples for text in (e.query, e.reference, e.reasoning or "")]
-    pairs = [(e.query, e.reference) for e in examples[: cfg.student.warm_start_examples]]
+    # The tokenizer sees every school domain (a vocabulary, like a pretrained one); the warm start
+    # only ``warm_start_domains``, so a domain left out is new to the student when traffic brings it.
+    taught = {d: 1.0 for d in cfg.student.warm_start_domains or cfg.school.domains}
+    pairs = [(e.query, e.reference) for e in school.generate(cfg.student.warm_start_examples, mix=taught)]
     create_student(path, cfg.student, corpus, warm_start=pairs if cfg.student.warm_start_steps else None)
     meta = path / "student.json"
     return path, (json.loads(meta.read_text()) if meta.exists() else {})

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from academy.cli_evolve import evolve_app
-from academy.config import AcademyConfig, ConfigError, load_config
+from academy.config import DEFAULT_CONFIG_FILE, AcademyConfig, ConfigError, load_config
 
 app = typer.Typer(help="Academy: a self-evolving teacher-student LLM platform.", no_args_is_help=True)
 student_app = typer.Typer(help="Create and inspect student models.", no_args_is_help=True)
@@ -153,11 +153,8 @@ def school_export(
     typer.echo(f"wrote {count} examples to {out}")
 
 
-@school_app.command("check")
-def school_check(trace: Annotated[Path, typer.Argument(help="JSONL trace to validate")]) -> None:
-    """Validate a user's trace before importing it (demo --traffic, reference source)."""
-    from collections import Counter
-
+def trace_or_exit(trace: Path) -> list[Any]:
+    """The trace's examples; an unreadable or invalid trace is a clear error (exit 2)."""
     from academy.school import TraceError, read_trace
 
     try:
@@ -165,6 +162,18 @@ def school_check(trace: Annotated[Path, typer.Argument(help="JSONL trace to vali
     except (TraceError, OSError) as exc:
         typer.secho(f"invalid trace: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
+    if not examples:
+        typer.secho(f"invalid trace: {trace} holds no queries", fg="red", err=True)
+        raise typer.Exit(2)
+    return examples
+
+
+@school_app.command("check")
+def school_check(trace: Annotated[Path, typer.Argument(help="JSONL trace to validate")]) -> None:
+    """Validate a user's trace before importing it (demo --traffic, reference source)."""
+    from collections import Counter
+
+    examples = trace_or_exit(trace)
     domains = Counter(e.domain or "(none)" for e in examples)
     typer.echo(f"{len(examples)} examples; domains: {dict(domains)}")
 
@@ -172,21 +181,47 @@ def school_check(trace: Annotated[Path, typer.Argument(help="JSONL trace to vali
 @app.command()
 def demo(
     config: ConfigOpt = None,
-    home: HomeOpt = None,
-    queries: Annotated[int | None, typer.Option(help="Queries in the simulated day")] = None,
-    traffic: Annotated[
-        Path | None, typer.Option(help="Replay this JSONL trace instead of the school")
+    home: Annotated[
+        Path | None, typer.Option(help="The demo's own folder (default <paths.home>/demo; wiped on each run)")
     ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run: demo.quick's days, queries and steps")
+    ] = False,
+    days: Annotated[int | None, typer.Option(min=1, help="Simulated days")] = None,
+    queries: Annotated[int | None, typer.Option(min=1, help="Queries per day")] = None,
+    traffic: Annotated[
+        Path | None, typer.Option(help="Replay this JSONL trace (cut into days) instead of the school")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default <demo home>/report)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables")] = False,
 ) -> None:
-    """A day of traffic through the real router over HTTP; prints routes, cost and quality."""
-    from academy.demo import run_demo
+    """A simulated week: each day's traffic through the real router, nightly_evolution each night,
+    baselines on the same queries; writes an HTML report and logs it to MLflow."""
+    if traffic is not None:
+        trace_or_exit(traffic)
+    config_file = config or Path(os.environ.get("ACADEMY_CONFIG", DEFAULT_CONFIG_FILE))
+    config_or_exit(config)  # a bad config file is a clear error before Prefect starts
+    from flows.demo import simulated_week
 
-    cfg = config_or_exit(config, home, **{"demo.queries": queries})
     try:
-        run_demo(cfg, traffic)
-    except (ValueError, FileNotFoundError) as exc:
+        result = simulated_week(
+            config_path=str(config_file),
+            home=str(home) if home else None,
+            quick=quick,
+            traffic=str(traffic) if traffic else None,
+            days=days,
+            queries_per_day=queries,
+            out=str(out) if out else None,
+        )
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+        return
+    from academy.simulation.publish import print_summary
+
+    print_summary(result)
 
 
 @app.command("sim-api")

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from academy.school import DOMAINS as DOMAIN_NAMES
+
 DEFAULT_CONFIG_FILE = "academy.yaml"
 Role = Literal["teacher", "ta", "student"]
 
@@ -105,6 +107,7 @@ class StudentConfig(Section):
     max_length: int = Field(96, ge=16)
     warm_start_steps: int = Field(300, ge=0)
     warm_start_examples: int = Field(3000, ge=0)
+    warm_start_domains: list[str] = Field(default_factory=list)  # empty = every school domain
     learning_rate: float = Field(2e-3, gt=0)
     batch_size: int = Field(64, ge=1)
 
@@ -115,9 +118,48 @@ class ServerConfig(Section):
     default_tenant: str = "default"
 
 
+class QuickDemoConfig(Section):
+    """``academy demo --quick``: the same week, shrunk to a smoke run (these keys replace the demo's)."""
+
+    days: int = Field(2, ge=1)
+    queries_per_day: int = Field(100, ge=1)
+    night_steps: int = Field(40, ge=1)
+    warm_start_steps: int = Field(40, ge=0)
+    new_domain_day: int = Field(2, ge=1)
+    drift_day: int = Field(2, ge=1)
+
+
 class DemoConfig(Section):
-    queries: int = Field(300, ge=1)
+    """The simulated week (``academy demo``): traffic plan, training budget per night, prices."""
+
+    days: int = Field(7, ge=1)
+    queries_per_day: int = Field(300, ge=1)
     tenant: str = "demo"
+    seed: int = 0
+    # Domain -> weight of the day's traffic; new_domain ("" = none) only from new_domain_day on.
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {
+            d: 1.0 for d in ("arithmetic", "units", "reverse", "capitals", "sorting", "compare")
+        }
+    )
+    new_domain: str = ""
+    new_domain_day: int = Field(4, ge=1)
+    # From drift_day on, drift_domain ("" = none) is phrased only with templates its traffic never used.
+    drift_domain: str = ""
+    drift_day: int = Field(5, ge=1)
+    night_steps: int = Field(300, ge=1)  # evolution.distill.steps during the demo's nights
+    warm_start_steps: int = Field(300, ge=0)  # the day-0 student's warm start
+    cpu_hour_price: float = Field(0.045, ge=0)  # USD per CPU-hour of training (an on-demand vCPU)
+    quick: QuickDemoConfig = Field(default_factory=QuickDemoConfig)
+
+    @model_validator(mode="after")
+    def _known_domains(self) -> DemoConfig:
+        for name in [*self.mix, *filter(None, [self.new_domain, self.drift_domain])]:
+            if name not in DOMAIN_NAMES:
+                raise ValueError(f"demo: unknown domain {name!r}; valid domains: {', '.join(DOMAIN_NAMES)}")
+        if self.new_domain and self.new_domain not in self.mix:
+            raise ValueError(f"demo.new_domain {self.new_domain!r} needs a weight in demo.mix")
+        return self
 
 
 class RegistryConfig(Section):
@@ -141,6 +183,9 @@ class ScoringConfig(Section):
     batch_size: int = Field(64, ge=1)  # answers per judge call batch in the nightly scorer
     clusters: int = Field(0, ge=0)  # k for k-means over traffic embeddings; 0 = about sqrt(queries / 2)
     max_clusters: int = Field(64, ge=1)
+    # Share of answers served unjudged that the nightly scorer sends to the judge (sampled
+    # monitoring: each judgement costs judge.cost_per_call). Drawn per answer id, so stable.
+    sample_rate: float = Field(1.0, ge=0, le=1)
     seed: int = 0
 
 

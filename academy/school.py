@@ -642,17 +642,27 @@ class School:
         return f"School(seed={self.seed}, domains={list(self.domains)})"
 
     def generate(
-        self, n: int, mix: Mapping[str, float] | None = None, seed: int | None = None
+        self,
+        n: int,
+        mix: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        phrasing: Mapping[str, Sequence[int]] | None = None,
     ) -> list[Example]:
         """``n`` examples, each domain drawn with probability proportional to its ``mix`` weight.
 
+        ``phrasing`` (domain -> template indices) restricts a domain to some of its templates: the
+        demo's phrasing drift is a domain switching to wordings its traffic never used before.
         Deterministic for the seed (``seed`` if given, else the school's), so data sets rebuild exactly.
         """
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         names, weights = self._weights(mix)
+        templates = self._phrasing(phrasing or {})
         rng = random.Random(self.seed if seed is None else seed)
-        return [self._sample(domain, rng) for domain in rng.choices(names, weights=weights, k=n)]
+        return [
+            self._sample(domain, rng, templates.get(domain))
+            for domain in rng.choices(names, weights=weights, k=n)
+        ]
 
     def generate_domain(self, domain: str, n: int, seed: int | None = None) -> list[Example]:
         """``n`` examples of one domain (templates drawn uniformly), deterministic for the seed."""
@@ -699,9 +709,23 @@ class School:
             raise ValueError(f"mix needs at least one positive weight, got {dict(mix)}")
         return names, [float(mix[domain]) for domain in names]
 
-    def _sample(self, domain: str, rng: random.Random) -> Example:
+    def _phrasing(self, phrasing: Mapping[str, Sequence[int]]) -> dict[str, list[_Template]]:
+        """Validated domain -> allowed templates."""
+        allowed = {}
+        for domain, indices in phrasing.items():
+            self._check_enabled(domain)
+            count = len(_TEMPLATES[domain])
+            if not indices or any(not isinstance(i, int) or not 0 <= i < count for i in indices):
+                raise ValueError(
+                    f"phrasing for {domain!r} must be a non-empty list of template indices 0..{count - 1}, "
+                    f"got {list(indices)!r}"
+                )
+            allowed[domain] = [_TEMPLATES[domain][i] for i in indices]
+        return allowed
+
+    def _sample(self, domain: str, rng: random.Random, templates: list[_Template] | None = None) -> Example:
         """Fill a random template of ``domain`` and solve it through the same parser ``lookup`` uses."""
-        template = rng.choice(_TEMPLATES[domain])
+        template = rng.choice(templates or _TEMPLATES[domain])
         query = template.text.format(**_SAMPLERS[domain](rng, template.kind))
         example = _solve(template, query, _match_form(query))
         if example is None:  # a sampler/template mismatch is a bug in this module, never bad input

@@ -466,19 +466,42 @@ class ModelRegistry:
     ) -> str:
         """A plain run (the nightly parent run); returns its id. Student runs nest under it via
         ``register_student(parent_run_id=...)``."""
+        return self.log_run(
+            run_name, params, metrics, text_artifacts, {"academy.kind": "night", **(tags or {})}
+        )
+
+    def log_run(
+        self,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        text_artifacts: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        step_metrics: dict[str, list[float]] | None = None,
+        artifact_dir: Path | None = None,
+    ) -> str:
+        """A plain run with params, metrics (``step_metrics``: one value per step), text files and
+        a folder of artifacts (the demo's report); returns its id."""
         client = self.client
-        run_tags = {GIT_COMMIT_TAG: git_commit(), "academy.kind": "night", **(tags or {})}
-        run = client.create_run(self._experiment(), tags=run_tags, run_name=run_name)
+        run = client.create_run(
+            self._experiment(), tags={GIT_COMMIT_TAG: git_commit(), **(tags or {})}, run_name=run_name
+        )
         run_id = run.info.run_id
         try:
-            self._log_params_metrics(run_id, params, metrics, None)
-            for file_name, text in text_artifacts.items():
+            self._log_params_metrics(run_id, params, metrics, step_metrics)
+            for file_name, text in (text_artifacts or {}).items():
                 client.log_text(run_id, text, file_name)
+            if artifact_dir is not None:
+                client.log_artifacts(run_id, str(artifact_dir), artifact_dir.name)
             client.set_terminated(run_id, "FINISHED")
         except BaseException:
             client.set_terminated(run_id, "FAILED")
             raise
         return run_id
+
+    def artifact_uri(self, run_id: str) -> str:
+        """Where a run's artifacts live (a local path on the embedded default)."""
+        return self.client.get_run(run_id).info.artifact_uri
 
     def _append_transition(
         self,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from academy.backends.reference import unit_draw
 from academy.evolution.snapshot import EVALUATION_ROUTE, UNKNOWN_DOMAIN, Snapshot
 from academy.judges import Judge, JudgeRequest
 from academy.store import ScoreRecord, TrafficStore
@@ -37,9 +38,20 @@ def unscored_answers(store: TrafficStore) -> pd.DataFrame:
     return todo[todo["route"] != EVALUATION_ROUTE].sort_values("id").reset_index(drop=True)
 
 
-def score_unscored(store: TrafficStore, judge: Judge, batch_size: int) -> ScoringSummary:
-    """Judge every unscored answer in batches of ``batch_size`` and store the scores."""
+def monitored(answer_ids: pd.Series, sample_rate: float, seed: int) -> pd.Series:
+    """Which answers sampled monitoring judges: a deterministic draw per answer id, so an answer
+    left out tonight is never drawn again (and never paid for) on a later night."""
+    if sample_rate >= 1.0:
+        return pd.Series(True, index=answer_ids.index)
+    return answer_ids.map(lambda i: unit_draw(seed, i, "monitor") < sample_rate).astype(bool)
+
+
+def score_unscored(
+    store: TrafficStore, judge: Judge, batch_size: int, sample_rate: float = 1.0, seed: int = 0
+) -> ScoringSummary:
+    """Judge the unscored answers (a ``sample_rate`` share of them) in batches; store the scores."""
     todo = unscored_answers(store)
+    todo = todo[monitored(todo["id"], sample_rate, seed)] if len(todo) else todo
     records: list[ScoreRecord] = []
     for start in range(0, len(todo), batch_size):
         batch = todo.iloc[start : start + batch_size]

@@ -38,7 +38,8 @@ def score_traffic(cfg: AcademyConfig) -> dict[str, Any]:
     store = TrafficStore(cfg.paths.store, cfg.store)
     judge = build_judge(cfg.judge, home=cfg.paths.home)
     try:
-        summary = score_unscored(store, judge, cfg.evolution.scoring.batch_size)
+        scoring = cfg.evolution.scoring
+        summary = score_unscored(store, judge, scoring.batch_size, scoring.sample_rate, scoring.seed)
     finally:
         asyncio.run(judge.aclose())
     return {**asdict(summary), "snapshot": export_snapshot(store, NightLayout.of(cfg).snapshot)}

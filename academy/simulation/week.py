@@ -1,0 +1,244 @@
+"""The simulated week's steps as plain functions (``tasks/demo.py`` wraps them for Prefect).
+
+The demo gets its own home (``<paths.home>/demo`` unless ``--home``), rebuilt from scratch on each
+run so the figures are repeatable: a fresh traffic store, a fresh MLflow registry and a day-0
+student warm-started only on the week's first domains. The static baseline is a second home beside
+it whose router serves that same day-0 student forever.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from academy.bootstrap import ensure_students
+from academy.config import AcademyConfig
+from academy.simulation import accounting as acc
+from academy.simulation.day import Answers, Served, run_day
+from academy.simulation.traffic import DayPlan, initial_domains, plan_week
+
+MARKER = ".academy-demo"  # only a folder holding this is ever wiped by the demo
+STATIC_HOME = "static"
+REPORT_DIR = "report"
+CONFIG_FILE = "academy.yaml"
+TARGETS = {"cost_ratio": 0.30, "quality_ratio": 0.97}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    config_path: str  # the demo's config file: the nightly flows read it, as deployments do
+    static: AcademyConfig
+    warm_start_seconds: float
+
+
+def demo_config(
+    cfg: AcademyConfig,
+    quick: bool = False,
+    home: Path | None = None,
+    traffic: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> AcademyConfig:
+    """The config the week runs under: ``--quick`` and flag overrides applied, its own home, the
+    nights' training budget, and (with ``traffic``) the trace as what teacher and judge know."""
+    cfg = cfg.model_copy(deep=True)
+    demo = cfg.demo
+    updates = (demo.quick.model_dump() if quick else {}) | {
+        k: v for k, v in (overrides or {}).items() if v is not None
+    }
+    cfg.demo = demo.model_validate(demo.model_dump() | updates)
+    home = Path(home or cfg.paths.home / "demo").resolve()
+    cfg.paths.home, cfg.paths.data = home, home / "datasets"
+    cfg.evolution.distill.steps = cfg.demo.night_steps
+    cfg.student.warm_start_steps = cfg.demo.warm_start_steps
+    cfg.school.domains = list(dict.fromkeys([*cfg.school.domains, *cfg.demo.mix]))
+    if traffic is None:
+        cfg.student.warm_start_domains = initial_domains(cfg.demo)
+    else:
+        _trace_as_reference(cfg, traffic)
+    return cfg
+
+
+def _trace_as_reference(cfg: AcademyConfig, traffic: Path) -> None:
+    """A replayed trace is also what the simulated teacher and the reference judge know."""
+    for model in cfg.models:
+        if model.backend == "reference":
+            model.options["source"] = str(Path(traffic).resolve())
+    if cfg.judge.name == "reference":
+        cfg.judge.options["source"] = str(Path(traffic).resolve())
+
+
+def static_config(cfg: AcademyConfig) -> AcademyConfig:
+    """The no-evolution baseline: the same router and day-0 students, in a home no night touches."""
+    static = cfg.model_copy(deep=True)
+    static.paths.home = cfg.paths.home / STATIC_HOME
+    static.registry.serve_from_registry = False
+    for model in static.models:
+        if model.backend == "hf" and not str(model.options.get("path", "")).startswith("models:/"):
+            model.options["path"] = str(
+                cfg.paths.resolve(str(model.options.get("path", f"students/{model.name}")))
+            )
+    return static
+
+
+def fresh_home(home: Path) -> None:
+    """Start the week from nothing; refuse to wipe a folder the demo did not create."""
+    if home.exists() and any(home.iterdir()):
+        if not (home / MARKER).is_file():
+            raise FileExistsError(f"{home} exists and is not a demo home; pass another --home")
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / MARKER).write_text("created by `academy demo`; wiped by the next run\n")
+
+
+def prepare(cfg: AcademyConfig) -> Prepared:
+    """Fresh home, the day-0 student (timed: its training is charged to day 1) and config files."""
+    fresh_home(cfg.paths.home)
+    started = time.perf_counter()
+    ensure_students(cfg, announce=lambda message: print(message, file=sys.stderr))
+    warm_start = time.perf_counter() - started
+    config_path = cfg.paths.home / CONFIG_FILE
+    config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return Prepared(str(config_path), static_config(cfg), round(warm_start, 1))
+
+
+def plan(cfg: AcademyConfig, traffic: Path | None) -> list[DayPlan]:
+    return plan_week(cfg.demo, cfg.school.domains, traffic)
+
+
+def simulate_day(
+    cfg: AcademyConfig, prepared: Prepared, day: DayPlan
+) -> tuple[list[Served], list[Served], Answers]:
+    """The day through Academy's router (and every model's own answers), then through the static
+    one; progress bars on stderr (stdout stays clean for ``--json``)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    total = len(day.examples)
+    with Progress(console=Console(stderr=True)) as progress:
+        academy_bar = progress.add_task(f"day {day.day}: Academy router", total=total)
+        academy, answers = run_day(
+            cfg, day.examples, cfg.demo.tenant, True, lambda: progress.advance(academy_bar)
+        )
+        static_bar = progress.add_task(f"day {day.day}: static baseline", total=total)
+        static, _ = run_day(
+            prepared.static, day.examples, cfg.demo.tenant, False, lambda: progress.advance(static_bar)
+        )
+    return academy, static, answers
+
+
+def night_costs(
+    cfg: AcademyConfig, day: int, nights: dict[int, dict[str, Any]], warm_start: float
+) -> acc.NightCosts:
+    """Day ``day`` pays its own traffic's monitoring (night ``day``) and the training before it."""
+    scoring = nights.get(day, {}).get("scoring", {})
+    seconds = warm_start if day == 1 else float(nights.get(day - 1, {}).get("cycle_seconds", 0.0))
+    cpus = os.cpu_count() or 1
+    return acc.NightCosts(
+        judge_calls=int(scoring.get("judged", 0)) + int(scoring.get("failed", 0)),
+        judge_cost=float(scoring.get("judge_cost", 0.0)),
+        training_seconds=seconds,
+        training_cost=acc.training_cost(seconds, cpus, cfg.demo.cpu_hour_price),
+    )
+
+
+def account(
+    cfg: AcademyConfig,
+    day: DayPlan,
+    simulated: tuple[list[Served], list[Served], Answers],
+    nights: dict[int, dict[str, Any]],
+    warm_start: float,
+) -> dict[str, Any]:
+    academy, static, answers = simulated
+    row = acc.account_day(
+        day.day,
+        day.events,
+        academy,
+        static,
+        answers,
+        cfg.teacher.name,
+        night_costs(cfg, day.day, nights, warm_start),
+    )
+    night = nights.get(day.day) or {}
+    row["night"] = (
+        {
+            "seconds": night.get("cycle_seconds"),
+            "students": [
+                {k: s.get(k) for k in ("student", "version", "stage", "gaps", "spawn")}
+                for s in night.get("students", [])
+            ],
+            "role_changes": night.get("roles", {}).get("changes", {}),
+            "gaps": len(night.get("gaps", [])),
+        }
+        if "cycle_seconds" in night
+        else None
+    )
+    return row
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process and of its children (Prefect's server, workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + children) / 1024, 1)
+
+
+def result(
+    cfg: AcademyConfig,
+    days: list[dict[str, Any]],
+    nights: dict[int, dict[str, Any]],
+    wall: float,
+    traffic: Path | None,
+) -> dict[str, Any]:
+    """The run's one JSON object (``--json``) and the report's input."""
+    totals = acc.overall(days)
+    headline = acc.summary(days, totals)
+    demo = cfg.demo
+    return {
+        "title": "Academy: a simulated week of self-evolution",
+        "days": len(days),
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mib": peak_rss_mib(),
+        "home": str(cfg.paths.home),
+        "settings": {
+            "traffic": str(traffic) if traffic else "school",
+            "seed": demo.seed,
+            "queries_per_day": demo.queries_per_day,
+            "mix": ", ".join(f"{d} {w:g}" for d, w in demo.mix.items()),
+            "new_domain": f"{demo.new_domain} from day {demo.new_domain_day}" if demo.new_domain else "none",
+            "drift": f"{demo.drift_domain} from day {demo.drift_day}" if demo.drift_domain else "none",
+            "night_steps": demo.night_steps,
+            "judge_cost_per_call": cfg.judge.cost_per_call,
+            "cpu_hour_price": demo.cpu_hour_price,
+            "cpus": os.cpu_count() or 1,
+        },
+        "targets": TARGETS,
+        "policies": list(acc.POLICIES),
+        "summary": headline,
+        "cost_ratio": headline["cost_ratio"],
+        "quality_ratio": headline["quality_ratio"],
+        "baselines": {
+            name: {
+                "cost_ratio": {
+                    "last_day": days[-1]["policies"][name]["cost_ratio"],
+                    "overall": totals[name]["cost_ratio"],
+                },
+                "quality_ratio": {
+                    "last_day": days[-1]["policies"][name]["quality_ratio"],
+                    "overall": totals[name]["quality_ratio"],
+                },
+            }
+            for name in acc.POLICIES
+            if name != "academy"
+        },
+        "overall": totals,
+        "per_day": days,
+        "timeline": acc.timeline(nights),
+    }
