@@ -87,6 +87,7 @@ class RouterConfig(Section):
     min_evidence: float = Field(1.0, ge=0)
     shadow_rate: float = Field(0.1, ge=0, le=1)
     explore_rate: float = Field(0.05, ge=0, le=1)
+    other_version_weight: float = Field(0.5, ge=0, le=1)  # evidence of a model's other versions, discounted
     max_concurrency: int = Field(8, ge=1)
     seed: int = 0
 
@@ -147,8 +148,8 @@ class DemoConfig(Section):
     # From drift_day on, drift_domain ("" = none) is phrased only with templates its traffic never used.
     drift_domain: str = ""
     drift_day: int = Field(5, ge=1)
-    night_steps: int = Field(300, ge=1)  # evolution.distill.steps during the demo's nights
-    warm_start_steps: int = Field(300, ge=0)  # the day-0 student's warm start
+    night_steps: int = Field(150, ge=1)  # evolution.distill.steps during the demo's nights
+    warm_start_steps: int = Field(600, ge=0)  # the day-0 student's warm start
     cpu_hour_price: float = Field(0.045, ge=0)  # USD per CPU-hour of training (an on-demand vCPU)
     quick: QuickDemoConfig = Field(default_factory=QuickDemoConfig)
 
@@ -204,6 +205,9 @@ class DatasetConfig(Section):
     regression_per_domain: int = Field(50, ge=1)  # held-out queries per domain in the regression set
     replay_fraction: float = Field(0.3, ge=0, le=1)  # old well-served traffic mixed in against forgetting
     aspects: list[Literal["response", "reasoning"]] = Field(default_factory=lambda: ["response"])
+    # Teacher answers served unjudged (sampled monitoring skips most) teach too, weighted by that
+    # teacher's mean judged score: its track record is the confidence.
+    trust_unjudged_teacher: bool = True
     seed: int = 0
 
 

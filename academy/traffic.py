@@ -1,5 +1,5 @@
 """Sending a batch of queries through the router in-process: the bench cycle and the tests use it
-to produce a day of logged traffic without HTTP in between (the demo goes over HTTP)."""
+to produce a day of logged traffic without HTTP in between (the demo does too: `academy/simulation/day.py`)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ touching trainer internals.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
@@ -65,7 +67,8 @@ def run_training(trainer: Trainer, examples: int) -> dict[str, Any]:
     ``train_seconds``, ``examples`` and ``history`` (the loss of every step)."""
     trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
-    output = trainer.train()
+    with all_cpu_threads():
+        output = trainer.train()
     seconds = time.perf_counter() - started
     trainer.model.eval()
     history = [float(log["loss"]) for log in trainer.state.log_history if "loss" in log]
@@ -78,6 +81,19 @@ def run_training(trainer: Trainer, examples: int) -> dict[str, Any]:
         "examples": examples,
         "history": history,
     }
+
+
+@contextlib.contextmanager
+def all_cpu_threads() -> Iterator[None]:
+    """Train on every core. The router's embedder pins torch to one thread process-wide (for
+    latency under load); a nightly run in the same process (the demo) would otherwise train at
+    half speed on 2 cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(os.cpu_count() or 1, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def cpu_training_args(

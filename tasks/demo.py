@@ -32,17 +32,8 @@ def publish_report(cfg: AcademyConfig, result: dict[str, Any], out: Path | None 
         link_text="Academy demo report (HTML)",
         description=f"MLflow run {run_id} holds the same report under {artifact_uri}/{out_dir.name}",
     )
-    summary = result["summary"]
     create_markdown_artifact(
-        key="demo-summary",
-        markdown=(
-            f"# Simulated week: {result['days']} days\n\n| | last day | overall |\n|---|---|---|\n"
-            + "".join(
-                f"| {figure} vs always-teacher | {summary[figure]['last_day']:.3f} | {summary[figure]['overall']:.3f} |\n"
-                for figure in ("cost_ratio", "quality_ratio")
-            )
-            + f"\nReport: {report.resolve()}\n"
-        ),
+        key="demo-summary", markdown=publish.markdown_summary(result) + f"\nReport: {report.resolve()}\n"
     )
     return {
         "report": str(report),

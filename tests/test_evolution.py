@@ -286,3 +286,32 @@ def test_distill_student_learns_from_a_peer_that_shares_the_tokenizer(tiny_stude
     )
     skipped = distill_student(base, tmp_path / "out2", train, config, max_length=64, peer_dir=foreign)
     assert "different tokenizer" in skipped["peer"]["skipped"]
+
+
+def test_unjudged_teacher_answers_teach_with_the_teachers_track_record():
+    from academy.evolution.dataset import trusted_teacher_answers
+
+    answers = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e", "f"],
+            "model": ["teacher", "teacher", "teacher", "student-1", "teacher", "weak"],
+            "role": ["teacher", "teacher", "teacher", "student", "teacher", "teacher"],
+            "purpose": ["fanout", "serve", "serve", "serve", "shadow", "serve"],
+            "judge_score": [1.0, 0.9, None, None, None, None],
+            "error": [None, None, None, None, None, None],
+        }
+    )
+    weak_judged = pd.DataFrame(
+        {
+            "id": ["g"],
+            "model": ["weak"],
+            "role": ["teacher"],
+            "purpose": ["fanout"],
+            "judge_score": [0.5],
+            "error": [None],
+        }
+    )
+    trusted = trusted_teacher_answers(pd.concat([answers, weak_judged], ignore_index=True), threshold=0.8)
+    # only c: served by a teacher, unjudged; weighted by that teacher's mean judged score (0.95).
+    # d is a student's answer, e was not served, f's teacher has a 0.5 track record.
+    assert list(trusted["id"]) == ["c"] and trusted["judge_score"].iloc[0] == pytest.approx(0.95)

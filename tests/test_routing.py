@@ -44,6 +44,16 @@ def test_estimates_count_only_the_served_version():
     assert estimate_quality([old, new], {"student": "1"})["student"] == Estimate(0.0, 1.0)
 
 
+def test_a_promoted_version_inherits_its_predecessors_record_at_a_discount():
+    old = Neighbour("a", "t", 1.0, ["teacher", "student@1"], [1.0, 0.8], "teacher", "novel")
+    new = Neighbour("b", "t", 0.5, ["student@2"], [1.0], "student", "evaluation")
+    est = estimate_quality([old, new], {"student": "2"}, other_version_weight=0.5)["student"]
+    assert est.evidence == pytest.approx(0.5 + 0.5)  # its own 0.5, and version 1's 1.0 at half weight
+    assert est.quality == pytest.approx((0.5 * 1.0 + 0.5 * 0.8) / 1.0)
+    inherited_only = estimate_quality([old], {"student": "2"}, other_version_weight=0.5)["student"]
+    assert inherited_only == Estimate(pytest.approx(0.8), pytest.approx(0.5))
+
+
 def test_choose_cheaper_model_when_good_enough_else_teacher():
     cfg = RouterConfig(quality_floor=0.7, price_weight=0.3, min_evidence=1.0)
     good = {"teacher": Estimate(0.98, 3), "student": Estimate(0.9, 3)}

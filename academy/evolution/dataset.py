@@ -34,10 +34,22 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def trusted_teacher_answers(answers: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Served, unjudged teacher answers scored with their model's mean judged score (its track
+    record), kept when that clears ``threshold``. A judged answer of the same query ranks first."""
+    teachers = answers[(answers["role"] == "teacher") & answers["error"].isna()]
+    track_record = teachers.dropna(subset=["judge_score"]).groupby("model")["judge_score"].mean()
+    served = teachers[teachers["judge_score"].isna() & (teachers["purpose"] == "serve")]
+    served = served.assign(judge_score=served["model"].map(track_record))
+    return served[served["judge_score"] >= threshold]
+
+
 def winning_examples(snapshot: Snapshot, clusters: pd.Series, config: DatasetConfig) -> pd.DataFrame:
     """One row per distinct query: its best judged answer above the threshold, and its split."""
     judged = winners(snapshot.answers)
     best = judged[judged["judge_score"] >= config.confidence_threshold]
+    if config.trust_unjudged_teacher:
+        best = pd.concat([best, trusted_teacher_answers(snapshot.answers, config.confidence_threshold)])
     best = best.sort_values(["query_id", "judge_score", "cost", "model"], ascending=[True, False, True, True])
     best = best.drop_duplicates("query_id")
     queries = snapshot.queries[["id", "text", "domain"]].rename(columns={"id": "query_id", "text": "query"})

@@ -92,7 +92,18 @@ def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
     plan: dict[str, list[int]] = {}
     for student, gaps in st.assignments(read_gaps(NightLayout.of(cfg).gaps)[1]).items():
         plan.setdefault(student if student in trainable else st.SPAWN, []).extend(gaps)
+    if st.SPAWN in plan and spawn_examples(cfg, plan[st.SPAWN]) < cfg.evolution.gaps.min_queries:
+        del plan[st.SPAWN]  # a new student taught from a handful of answers never passes its gate
     return plan
+
+
+def spawn_examples(cfg: AcademyConfig, gaps: list[int]) -> int:
+    """Training rows a student spawned for ``gaps`` would learn from (no datasets yet: no limit)."""
+    layout = NightLayout.of(cfg)
+    if not (layout.distill / ds.TRAIN_FILE).is_file():
+        return cfg.evolution.gaps.min_queries
+    datasets.disable_progress_bars()
+    return len(st.student_splits(ds.read_datasets(layout.distill), gaps, replay=False)[0])
 
 
 def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False) -> dict[str, Any]:

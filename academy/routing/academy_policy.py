@@ -49,21 +49,32 @@ class Decision:
 
 
 def estimate_quality(
-    neighbours: Sequence[Neighbour], versions: dict[str, str | None] | None = None
+    neighbours: Sequence[Neighbour],
+    versions: dict[str, str | None] | None = None,
+    other_version_weight: float = 0.0,
 ) -> dict[str, Estimate]:
     """Each model's expected score here, from the judge scores of the k nearest past queries.
 
-    With ``versions`` (model -> the registry version served now), scores earned by any other
-    version of a model are ignored: a newly promoted student starts from its own evidence.
+    With ``versions`` (model -> the registry version served now), a score earned by another
+    version of a model counts ``other_version_weight`` times as much as its own: 0 = a newly
+    promoted student starts from its own evidence only; the gate guarantees a promoted version
+    regressed no domain beyond ``gate.max_regression``, so its predecessor's record is a fair prior
+    until its own evidence arrives (without one, every nightly promotion sent its traffic back to
+    the teacher).
     """
     versions = versions or {}
     weighted: dict[str, float] = {}
     weights: dict[str, float] = {}
     for neighbour in neighbours:
-        weight = max(float(neighbour.similarity), 0.0)
+        similarity = max(float(neighbour.similarity), 0.0)
         for key, score in zip(neighbour.judged_models, neighbour.judged_scores):
             model, version = split_model_key(key)
-            if score is None or np.isnan(score) or (model in versions and versions[model] != version):
+            if score is None or np.isnan(score):
+                continue
+            weight = similarity * (
+                other_version_weight if model in versions and versions[model] != version else 1.0
+            )
+            if weight <= 0:
                 continue
             weighted[model] = weighted.get(model, 0.0) + weight * float(score)
             weights[model] = weights.get(model, 0.0) + weight
@@ -122,7 +133,7 @@ class AcademyRouter(Router):
         embedding = request.embedding if request.embedding is not None else await self.embed(request.query)
         neighbours = await self.store.asearch(embedding, request.tenant, self.config.neighbours)
         max_similarity = max((n.similarity for n in neighbours), default=None)
-        estimates = estimate_quality(neighbours, self.versions)
+        estimates = estimate_quality(neighbours, self.versions, self.config.other_version_weight)
         if max_similarity is None or max_similarity < self.config.novel_similarity:
             route, model, reason = (
                 "novel",

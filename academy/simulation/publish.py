@@ -46,6 +46,25 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 
 
+def markdown_summary(result: dict[str, Any]) -> str:
+    """Policies x (cost, quality) vs always-teacher, last day and overall: the Prefect artifact and
+    the table README quotes."""
+    days = result["per_day"]
+    lines = [
+        f"Simulated week: {result['days']} days, {result['wall_seconds']} s wall, peak RSS {result['peak_rss_mib']} MiB.",
+        "",
+        "| policy | cost vs always-teacher, last day | overall | quality vs always-teacher, last day | overall |",
+        "|---|---|---|---|---|",
+    ]
+    for name in POLICIES:
+        last, total = days[-1]["policies"][name], result["overall"][name]
+        lines.append(
+            f"| {name} | {_pct(last['cost_ratio'])} | {_pct(total['cost_ratio'])} | "
+            f"{_pct(last['quality_ratio'])} | {_pct(total['quality_ratio'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def print_summary(result: dict[str, Any], console: Any = None) -> None:
     """The rich table people read at the end of ``make demo``."""
     from rich.console import Console

@@ -8,6 +8,7 @@ it whose router serves that same day-0 student forever.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -29,6 +30,7 @@ MARKER = ".academy-demo"  # only a folder holding this is ever wiped by the demo
 STATIC_HOME = "static"
 REPORT_DIR = "report"
 CONFIG_FILE = "academy.yaml"
+DAYS_FILE = "days.jsonl"
 TARGETS = {"cost_ratio": 0.30, "quality_ratio": 0.97}
 
 
@@ -180,6 +182,8 @@ def account(
         if "cycle_seconds" in night
         else None
     )
+    with (cfg.paths.home / DAYS_FILE).open("a") as out:  # progress that survives an interrupted week
+        out.write(json.dumps(row, default=str) + "\n")
     return row
 
 

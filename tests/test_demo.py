@@ -1,0 +1,252 @@
+"""The simulated week: its traffic plan, its accounting, and `academy demo` end to end (the quick
+run on the shipped config, and a user's trace with domains the school does not know)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from academy.cli import app
+from academy.config import DemoConfig, load_config
+from academy.school import School
+from academy.simulation import accounting as acc
+from academy.simulation.day import Answers, Served
+from academy.simulation.report import PLOTS
+from academy.simulation.traffic import drift_templates, initial_domains, school_week
+from academy.simulation.week import demo_config, fresh_home, night_costs, static_config
+from tests.conftest import make_config
+
+REPO = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def template_index(school: School, domain: str, query: str) -> int:
+    """Which of the domain's templates wrote ``query`` (slots matched loosely)."""
+    for i, text in enumerate(school.templates(domain)):
+        pattern = re.escape(text)
+        pattern = re.sub(r"\\\{\w+\\\}", ".+", pattern)
+        if re.fullmatch(pattern, query):
+            return i
+    raise AssertionError(f"no {domain} template wrote {query!r}")
+
+
+def test_week_plan_brings_a_new_domain_and_drifts_phrasing():
+    demo = DemoConfig(
+        days=4,
+        queries_per_day=120,
+        mix={"units": 1, "reverse": 1, "capitals": 1},
+        new_domain="capitals",
+        new_domain_day=3,
+        drift_domain="units",
+        drift_day=2,
+    )
+    plans = school_week(demo, ["units", "reverse", "capitals"])
+    assert initial_domains(demo) == ["units", "reverse"]
+    seen = [{e.domain for e in p.examples} for p in plans]
+    assert "capitals" not in seen[0] | seen[1] and "capitals" in seen[2] and "capitals" in seen[3]
+    assert plans[2].events == ["new domain: capitals"] and plans[1].events == ["phrasing drift: units"]
+    school = School(domains=["units"])
+    before, after = drift_templates(school, "units")
+    used = [
+        {template_index(school, "units", e.query) for e in p.examples if e.domain == "units"} for p in plans
+    ]
+    assert used[0] <= set(before) and used[1] <= set(after) and used[3] <= set(after)
+    assert not set(before) & set(after)
+    again = school_week(demo, ["units", "reverse", "capitals"])
+    assert [e.query for e in again[3].examples] == [e.query for e in plans[3].examples]  # seeded
+
+
+def test_phrasing_rejects_bad_template_indices():
+    with pytest.raises(ValueError, match="template indices"):
+        School(domains=["units"]).generate(3, phrasing={"units": [99]})
+
+
+def answers_for(qualities: dict[str, list[float]], costs: dict[str, list[float]]) -> Answers:
+    return Answers(
+        texts={m: ["x"] * len(q) for m, q in qualities.items()},
+        costs=costs,
+        roles={m: "teacher" if m == "teacher" else "student" for m in qualities},
+        quality=qualities,
+    )
+
+
+def test_oracle_takes_the_cheapest_right_model_and_the_teacher_when_none_is_right():
+    answers = answers_for(
+        {"teacher": [1.0, 1.0, 0.3], "s1": [1.0, 0.2, 0.1], "s2": [1.0, 1.0, 0.0]},
+        {"teacher": [10.0, 10.0, 10.0], "s1": [2.0, 2.0, 2.0], "s2": [1.0, 1.0, 1.0]},
+    )
+    assert acc.oracle(answers, "teacher") == {"cost": 1.0 + 1.0 + 10.0, "quality": pytest.approx(2.3 / 3)}
+    name, best = acc.best_single_student(answers, "teacher")
+    assert name == "s2" and best == {"cost": 3.0, "quality": pytest.approx(2 / 3)}
+
+
+def served(route: str, model: str, cost: float, quality: float, judge_calls: int = 0) -> Served:
+    role = "teacher" if model == "teacher" else "student"
+    return Served("id", "units", route, model, role, "a", cost, judge_calls, 0.1 * judge_calls, quality)
+
+
+def test_day_accounting_charges_monitoring_and_training_and_divides_by_the_teacher():
+    answers = answers_for(
+        {"teacher": [1.0, 1.0], "s1": [1.0, 0.0]}, {"teacher": [1.0, 1.0], "s1": [0.1, 0.1]}
+    )
+    academy = [served("novel", "teacher", 1.5, 1.0, 2), served("familiar", "s1", 0.1, 1.0)]
+    static = [served("novel", "teacher", 1.5, 1.0, 2), served("familiar", "teacher", 1.0, 1.0)]
+    night = acc.NightCosts(judge_calls=3, judge_cost=0.3, training_seconds=3600, training_cost=0.1)
+    row = acc.account_day(2, ["x"], academy, static, answers, "teacher", night)
+    assert row["policies"]["academy"]["cost"] == pytest.approx(1.6 + 0.3 + 0.1)
+    assert row["policies"]["academy"]["cost_ratio"] == pytest.approx(2.0 / 2.0)
+    assert row["policies"]["static"]["cost_ratio"] == pytest.approx(2.5 / 2.0)
+    assert row["policies"]["oracle"]["cost"] == pytest.approx(0.1 + 1.0)
+    assert row["academy"]["judge_calls"] == {"online": 2, "nightly": 3}
+    assert row["academy"]["cost"]["judge"] == pytest.approx(0.2 + 0.3)
+    assert row["academy"]["served_by_role"] == {"teacher": 1, "student": 1}
+    total = acc.overall([row, row | {"queries": 2}])
+    assert total["academy"]["cost_ratio"] == pytest.approx(1.0)
+    assert acc.training_cost(3600, 2, 0.05) == pytest.approx(0.1)
+
+
+def test_nights_are_charged_to_the_right_days():
+    cfg = load_config(REPO / "academy.yaml")
+    nights = {
+        1: {"scoring": {"judged": 5, "failed": 1, "judge_cost": 0.5}, "cycle_seconds": 100.0},
+        2: {"scoring": {}},
+    }
+    day1 = night_costs(cfg, 1, nights, warm_start=40.0)
+    day2 = night_costs(cfg, 2, nights, warm_start=40.0)
+    assert (day1.judge_calls, day1.judge_cost, day1.training_seconds) == (6, 0.5, 40.0)
+    assert (day2.judge_calls, day2.training_seconds) == (0, 100.0)  # night 1 trained what serves day 2
+
+
+def test_static_baseline_serves_the_day0_student_from_its_own_home(tmp_path):
+    cfg = demo_config(load_config(REPO / "academy.yaml"), quick=True, home=tmp_path / "demo")
+    static = static_config(cfg)
+    assert static.paths.home == cfg.paths.home / "static" and not static.registry.serve_from_registry
+    assert Path(static.model("student-1").options["path"]) == cfg.paths.home / "students" / "student-1"
+    assert cfg.evolution.distill.steps == cfg.demo.quick.night_steps and cfg.demo.days == cfg.demo.quick.days
+    assert "capitals" not in cfg.student.warm_start_domains  # new mid-week: the day-0 student never saw it
+
+
+def test_demo_never_wipes_a_folder_it_did_not_create(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not a demo home"):
+        fresh_home(tmp_path)
+    assert (tmp_path / "precious.txt").read_text() == "keep"
+    fresh_home(tmp_path / "demo")
+    (tmp_path / "demo" / "old").write_text("from the last run")
+    fresh_home(tmp_path / "demo")
+    assert not (tmp_path / "demo" / "old").exists()
+
+
+def run_demo_cli(args: list[str]) -> dict:
+    result = runner.invoke(app, ["demo", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def check_result_shape(result: dict, days: int) -> None:
+    assert result["days"] == days and result["wall_seconds"] > 0
+    for figure in ("cost_ratio", "quality_ratio"):
+        assert set(result[figure]) == {"last_day", "overall"}
+        for baseline in ("always_teacher", "static", "best_single_student", "oracle"):
+            assert set(result["baselines"][baseline][figure]) == {"last_day", "overall"}
+    assert result["baselines"]["always_teacher"]["cost_ratio"]["overall"] == pytest.approx(1.0)
+    report = Path(result["report"])
+    assert report.is_file() and all((report.parent / name).is_file() for name in PLOTS)
+
+
+@pytest.fixture(scope="module")
+def quick_week(tmp_path_factory, prefect_harness):
+    home = tmp_path_factory.mktemp("quick") / "demo"
+    return run_demo_cli(["--quick", "--config", str(REPO / "academy.yaml"), "--home", str(home)])
+
+
+def test_quick_demo_runs_a_week_with_a_night_and_baselines(quick_week):
+    check_result_shape(quick_week, days=2)
+    day1, day2 = quick_week["per_day"]
+    assert "capitals" not in day1["domains"] and day2["domains"].get("capitals", 0) > 0
+    assert day1["academy"]["judge_calls"]["online"] > 0 and day1["academy"]["training_seconds"] > 0
+    assert day1["night"]["students"] and day1["night"]["students"][0]["version"] >= 2
+    assert day2["night"] is None and day2["academy"]["judge_calls"]["nightly"] >= 0
+    for day in (day1, day2):
+        teacher, oracle = day["policies"]["always_teacher"], day["policies"]["oracle"]
+        assert oracle["cost"] <= teacher["cost"] + 1e-12 and oracle["quality"] >= teacher["quality"] - 1e-12
+        assert sum(day["academy"]["served_by_model"].values()) == day["queries"]
+    assert any(e["model"] == "student-1" and e["version"] >= 2 for e in quick_week["timeline"])
+
+
+def test_quick_demo_report_is_in_mlflow_and_linked_from_prefect(quick_week):
+    from mlflow import MlflowClient
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    home = Path(quick_week["home"])
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    run = client.get_run(quick_week["mlflow_run_id"])
+    assert run.data.tags["academy.kind"] == "demo"
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "report")} >= {
+        f"report/{name}" for name in (*PLOTS, "report.html")
+    }
+    with get_client(sync_client=True) as prefect:
+        links = prefect.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["demo-report"]))
+        )
+    # Prefect 3 stores a link artifact as markdown: [text](link)
+    assert links and f"({Path(quick_week['report']).resolve().as_uri()})" in links[0].data
+
+
+def test_demo_replays_a_trace_of_domains_the_school_does_not_know(tmp_path, prefect_harness):
+    trace = tmp_path / "trace.jsonl"
+    colours = ["red", "blue", "green", "yellow", "purple", "orange"]
+    rows = [
+        {"query": f"Which colour is paint pot number {i}?", "reference": colours[i % 6], "domain": "paint"}
+        for i in range(60)
+    ]
+    trace.write_text("\n".join(json.dumps(r) for r in rows))
+    cfg = make_config(tmp_path)
+    cfg.models.append(
+        cfg.models[0].model_copy(
+            update={
+                "name": "student-1",
+                "backend": "hf",
+                "role": "student",
+                "price_in": 0.05,
+                "price_out": 0.1,
+                "options": {"path": "students/student-1", "max_new_tokens": 8},
+            }
+        )
+    )
+    cfg.demo.night_steps, cfg.demo.warm_start_steps = 10, 10
+    cfg.evolution.gaps.min_queries = 3
+    config_file = tmp_path / "academy.yaml"
+    config_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    result = run_demo_cli(
+        [
+            "--config",
+            str(config_file),
+            "--home",
+            str(tmp_path / "demo"),
+            "--traffic",
+            str(trace),
+            "--days",
+            "2",
+            "--queries",
+            "30",
+        ]
+    )
+    check_result_shape(result, days=2)
+    assert [d["domains"] for d in result["per_day"]] == [{"paint": 30}, {"paint": 30}]
+    assert result["per_day"][0]["policies"]["always_teacher"]["quality"] == pytest.approx(1.0)  # error_rate 0
+    saved = json.loads((Path(result["report"]).parent / "summary.json").read_text())
+    assert set(saved["per_day"][1]["academy"]["domain_quality"]) == {"paint"}
+
+
+def test_demo_rejects_a_bad_trace_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    result = runner.invoke(app, ["demo", "--traffic", str(bad), "--home", str(tmp_path / "demo")])
+    assert result.exit_code == 2 and "invalid trace" in result.output and "Traceback" not in result.output
