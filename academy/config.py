@@ -208,6 +208,8 @@ class DatasetConfig(Section):
     # Teacher answers served unjudged (sampled monitoring skips most) teach too, weighted by that
     # teacher's mean judged score: its track record is the confidence.
     trust_unjudged_teacher: bool = True
+    # Rows of the student's own warm-start data mixed in per training row (0 = off): rehearsal.
+    rehearsal_fraction: float = Field(1.0, ge=0)
     seed: int = 0
 
 

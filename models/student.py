@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # torch/transformers load lazily: the server imports this mod
 
 PROMPT_TEMPLATE = "Q: {query}\nA:"
 ANSWER_MARKER = "=>"
+REHEARSAL_FILE = "rehearsal.jsonl"  # the warm-start pairs, kept beside the weights
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
 METADATA_FILE = "student.json"
@@ -191,6 +192,9 @@ def create_student(
     tokenizer.save_pretrained(path)
     metadata = _metadata(model, config, seed, warm_start, stats)
     (path / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    if warm_start:  # what the student already knows: nightly runs rehearse it against forgetting
+        lines = (json.dumps({"query": q, "answer": a}) for q, a in warm_start)
+        (path / REHEARSAL_FILE).write_text("\n".join(lines) + "\n")
     return path
 
 

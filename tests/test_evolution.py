@@ -315,3 +315,22 @@ def test_unjudged_teacher_answers_teach_with_the_teachers_track_record():
     # only c: served by a teacher, unjudged; weighted by that teacher's mean judged score (0.95).
     # d is a student's answer, e was not served, f's teacher has a 0.5 track record.
     assert list(trusted["id"]) == ["c"] and trusted["judge_score"].iloc[0] == pytest.approx(0.95)
+
+
+def test_rehearsal_mixes_in_the_students_own_warm_start_pairs():
+    import datasets
+
+    from academy.evolution.dataset import with_rehearsal
+    from models.student import format_prompt, format_target
+
+    tonight = datasets.Dataset.from_dict(
+        {"prompt": ["p1", "p2"], "completion": ["c1", "c2"], "weight": [0.9, 0.8]}
+    )
+    known = [(f"q{i}", f"a{i}") for i in range(10)]
+    mixed = with_rehearsal(tonight, known, fraction=1.5, seed=0)
+    assert len(mixed) == 2 + 3 and mixed["prompt"][:2] == ["p1", "p2"]
+    rehearsed = list(zip(mixed["prompt"][2:], mixed["completion"][2:]))
+    assert set(rehearsed) <= {(format_prompt(q), format_target(a)) for q, a in known}
+    assert len(set(rehearsed)) == 3 and mixed["weight"][2:] == [1.0, 1.0, 1.0]
+    assert with_rehearsal(tonight, known, fraction=1.5, seed=0)["prompt"] == mixed["prompt"]  # seeded
+    assert len(with_rehearsal(tonight, [], fraction=1.0, seed=0)) == 2

@@ -18,6 +18,7 @@ from trl import SFTTrainer  # noqa: E402
 from academy.config import StudentConfig  # noqa: E402
 from models.student import (  # noqa: E402
     ANSWER_MARKER,
+    REHEARSAL_FILE,
     build_student,
     create_student,
     extract_answer,
@@ -150,12 +151,15 @@ def test_create_student_saves_reproducibly_and_reloads_offline(tmp_path: Path) -
     assert meta["warm_start_examples"] == 20 and meta["config"]["hidden_size"] == 32
     assert meta["params"] == sum(p.numel() for p in model.parameters())
     assert meta["warm_start"]["train_loss"] < meta["warm_start"]["first_loss"]
+    kept = [json.loads(line) for line in (paths[0] / REHEARSAL_FILE).read_text().splitlines()]
+    assert [(r["query"], r["answer"]) for r in kept] == SUMS[:20]  # for rehearsal
 
 
 def test_create_student_without_warm_start(tmp_path: Path) -> None:
     path = create_student(tmp_path / "cold", TINY, corpus(SUMS))
     meta = json.loads((path / "student.json").read_text())
     assert meta["warm_start_steps"] == 0 and meta["warm_start"] is None
+    assert not (path / REHEARSAL_FILE).exists()
 
 
 def test_load_student_missing_path_names_it(tmp_path: Path) -> None:

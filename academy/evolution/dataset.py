@@ -141,6 +141,26 @@ def read_datasets(out_dir: Path) -> dict[str, datasets.Dataset]:
     }
 
 
+def with_rehearsal(
+    training: datasets.Dataset, pairs: list[tuple[str, str]], fraction: float, seed: int
+) -> datasets.Dataset:
+    """Mix ``fraction`` x len(training) of the student's own warm-start pairs (weight 1) into
+    tonight's rows. A night teaches a few hundred traffic examples; without rehearsal those many
+    epochs over them overwrite what the warm start taught (the gate then refuses the candidate)."""
+    count = min(len(pairs), round(fraction * len(training)))
+    if count == 0:
+        return training
+    picked = sorted(range(len(pairs)), key=lambda i: unit_draw(seed, "rehearsal", i))[:count]
+    rows = {
+        "prompt": [format_prompt(pairs[i][0]) for i in picked],
+        "completion": [format_target(pairs[i][1]) for i in picked],
+        "weight": [1.0] * count,
+    }
+    return datasets.concatenate_datasets(
+        [training, datasets.Dataset.from_dict(rows, features=training.features)]
+    )
+
+
 def training_set(train: datasets.Dataset, aspects: list[str]) -> datasets.Dataset:
     """prompt/completion/weight rows for the chosen aspects; both aspects make a multi-task mix
     (each query taught once as a bare answer and once as rationale-then-answer)."""

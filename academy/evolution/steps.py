@@ -125,7 +125,13 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     if len(train) == 0:
         raise ValueError(f"no training examples for {student} in gaps {gaps}")
     peer = st.pick_peer(registry, student, layout.registry_cache)
-    training = ds.training_set(train, cfg.evolution.dataset.aspects)
+    dataset_cfg = cfg.evolution.dataset
+    training = ds.with_rehearsal(
+        ds.training_set(train, dataset_cfg.aspects),
+        st.rehearsal_pairs(cfg, student),
+        dataset_cfg.rehearsal_fraction,
+        dataset_cfg.seed,
+    )
     stats = distill_student(
         base, work / MODEL_DIR, training, cfg.evolution.distill, cfg.student.max_length, peer
     )
@@ -137,6 +143,7 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         "incumbent_version": incumbent.version if incumbent else None,
         "peer": str(peer) if peer else None,
         "examples": len(train),
+        "training_rows": len(training),  # examples x aspects, plus rehearsal
         "stats": stats,
         "lineage": lineage(layout),
     }
