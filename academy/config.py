@@ -208,7 +208,7 @@ class DatasetConfig(Section):
     # Teacher answers served unjudged (sampled monitoring skips most) teach too, weighted by that
     # teacher's mean judged score: its track record is the confidence.
     trust_unjudged_teacher: bool = True
-    # Rows of the student's own warm-start data mixed in per training row (0 = off): rehearsal.
+    # Rehearsal: the student's own warm-start data draws this x tonight's sampling weight (0 = off).
     rehearsal_fraction: float = Field(1.0, ge=0)
     seed: int = 0
 
@@ -228,6 +228,7 @@ class DistillConfig(Section):
 class GateConfig(Section):
     margin: float = Field(0.02, ge=0)  # candidate must beat the incumbent on the gap set by this much
     max_regression: float = Field(0.05, ge=0)  # ... and lose no domain by more than this (epsilon)
+    regression_z: float = Field(1.0, ge=0)  # tolerate drops within this many standard errors (0 = off)
     min_teacher_ratio: float = Field(0.0, ge=0)  # ... and reach this share of the teacher's score (0 = off)
     auto_production: bool = True  # staging -> production in the same night when the gate passes
     min_spawn_score: float = Field(0.5, ge=0, le=1)  # a spawned student must reach this on its gaps

@@ -327,10 +327,21 @@ def test_rehearsal_mixes_in_the_students_own_warm_start_pairs():
         {"prompt": ["p1", "p2"], "completion": ["c1", "c2"], "weight": [0.9, 0.8]}
     )
     known = [(f"q{i}", f"a{i}") for i in range(10)]
-    mixed = with_rehearsal(tonight, known, fraction=1.5, seed=0)
-    assert len(mixed) == 2 + 3 and mixed["prompt"][:2] == ["p1", "p2"]
+    mixed = with_rehearsal(tonight, known, fraction=1.5)
+    assert len(mixed) == 2 + 10 and mixed["prompt"][:2] == ["p1", "p2"]  # every known pair, once
     rehearsed = list(zip(mixed["prompt"][2:], mixed["completion"][2:]))
-    assert set(rehearsed) <= {(format_prompt(q), format_target(a)) for q, a in known}
-    assert len(set(rehearsed)) == 3 and mixed["weight"][2:] == [1.0, 1.0, 1.0]
-    assert with_rehearsal(tonight, known, fraction=1.5, seed=0)["prompt"] == mixed["prompt"]  # seeded
-    assert len(with_rehearsal(tonight, [], fraction=1.0, seed=0)) == 2
+    assert rehearsed == [(format_prompt(q), format_target(a)) for q, a in known]
+    assert sum(mixed["weight"][2:]) == pytest.approx(1.5 * (0.9 + 0.8))  # 1.5 x tonight's weight
+    assert (
+        len(with_rehearsal(tonight, [], fraction=1.0)) == 2 and len(with_rehearsal(tonight, known, 0.0)) == 2
+    )
+
+
+def test_regression_tolerance_widens_only_where_a_domain_has_few_queries():
+    from academy.config import GateConfig
+    from academy.evolution.promotion import allowed_drop
+
+    config = GateConfig(max_regression=0.05, regression_z=1.0)
+    assert allowed_drop(0.5, 28, config) == pytest.approx((2 * 0.25 / 28) ** 0.5)  # ~0.134: 2 answers of 28
+    assert allowed_drop(0.5, 10_000, config) == 0.05  # plenty of queries: epsilon rules
+    assert allowed_drop(0.5, 0, config) == 0.05 and allowed_drop(0.5, 28, GateConfig(regression_z=0)) == 0.05

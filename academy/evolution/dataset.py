@@ -142,19 +142,22 @@ def read_datasets(out_dir: Path) -> dict[str, datasets.Dataset]:
 
 
 def with_rehearsal(
-    training: datasets.Dataset, pairs: list[tuple[str, str]], fraction: float, seed: int
+    training: datasets.Dataset, pairs: list[tuple[str, str]], fraction: float
 ) -> datasets.Dataset:
-    """Mix ``fraction`` x len(training) of the student's own warm-start pairs (weight 1) into
-    tonight's rows. A night teaches a few hundred traffic examples; without rehearsal those many
-    epochs over them overwrite what the warm start taught (the gate then refuses the candidate)."""
-    count = min(len(pairs), round(fraction * len(training)))
-    if count == 0:
+    """Add every one of the student's own warm-start pairs, weighted so that together they draw
+    ``fraction`` x the sampling weight of tonight's rows (training resamples by weight).
+
+    A night teaches a few hundred traffic examples for many epochs; rehearsing a same-sized subset
+    of the old data still overwrote the rest (the gate refused every candidate). Spreading the
+    rehearsal over the whole warm-start set keeps each old example rare but the old skills alive.
+    """
+    if not pairs or fraction <= 0 or len(training) == 0:
         return training
-    picked = sorted(range(len(pairs)), key=lambda i: unit_draw(seed, "rehearsal", i))[:count]
+    weight = fraction * float(sum(training["weight"])) / len(pairs)
     rows = {
-        "prompt": [format_prompt(pairs[i][0]) for i in picked],
-        "completion": [format_target(pairs[i][1]) for i in picked],
-        "weight": [1.0] * count,
+        "prompt": [format_prompt(q) for q, _ in pairs],
+        "completion": [format_target(a) for _, a in pairs],
+        "weight": [weight] * len(pairs),
     }
     return datasets.concatenate_datasets(
         [training, datasets.Dataset.from_dict(rows, features=training.features)]

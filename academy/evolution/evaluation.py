@@ -35,6 +35,7 @@ class EvalResult:
     per_gap: dict[str, float]
     per_domain: dict[str, float]
     examples: int
+    per_domain_n: dict[str, int] = field(default_factory=dict)  # regression examples per domain
     predictions: dict[str, str] = field(default_factory=dict, repr=False)  # query id -> answer
     scores: dict[str, float] = field(default_factory=dict, repr=False)  # query id -> exact match
 
@@ -82,6 +83,7 @@ def score_predictions(
         per_gap=_means(gap_frame, "gap"),
         per_domain=_means(domain_frame, "domain"),
         examples=len(gap_frame) + len(domain_frame),
+        per_domain_n={str(k): int(v) for k, v in domain_frame.groupby("domain").size().items()},
         predictions=predictions,
         scores={
             **dict(zip(gap_frame["query_id"], gap_frame["em"])),

@@ -3,7 +3,9 @@
 Gate (a candidate goes candidate -> staging -> production only if all hold):
 
 * it beats the incumbent on the held-out gap set by ``margin``;
-* it loses no regression domain by more than ``max_regression`` (epsilon);
+* it loses no regression domain by more than ``max_regression`` (epsilon), or by more than
+  ``regression_z`` standard errors of the difference where a domain has few examples (on 25
+  queries one answer is 0.04: a 2-answer wobble is noise, not forgetting);
 * optionally it reaches ``min_teacher_ratio`` of the teacher's score on the gap set.
 
 Roles climb student -> TA -> teacher when a model's win rate holds above the role's threshold for
@@ -13,6 +15,7 @@ falls below the threshold of the role it holds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from academy.config import GateConfig, RolesConfig
@@ -46,9 +49,10 @@ def quality_gate(
         reasons.append(f"gap exact match {gap:.3f} >= incumbent {base:.3f} + margin {config.margin}")
     for domain, before in sorted((incumbent.per_domain if incumbent else {}).items()):
         after = candidate.per_domain.get(domain, 0.0)
-        if after < before - config.max_regression:
+        allowed = allowed_drop(before, candidate.per_domain_n.get(domain, 0), config)
+        if after < before - allowed:
             ok = False
-            reasons.append(f"regressed on {domain}: {after:.3f} < {before:.3f} - {config.max_regression}")
+            reasons.append(f"regressed on {domain}: {after:.3f} < {before:.3f} - {allowed:.3f}")
     if config.min_teacher_ratio and teacher and teacher.gap_score:
         needed = config.min_teacher_ratio * teacher.gap_score
         if gap < needed:
@@ -59,6 +63,15 @@ def quality_gate(
     if ok:
         reasons.append("no domain regressed beyond epsilon")
     return GateDecision(ok, reasons)
+
+
+def allowed_drop(before: float, examples: int, config: GateConfig) -> float:
+    """``max_regression``, widened to ``regression_z`` standard errors of a difference of two
+    exact-match rates measured on ``examples`` queries each."""
+    if examples <= 0 or config.regression_z <= 0:
+        return config.max_regression
+    p = min(max(before, 0.05), 0.95)  # a rate of 0 or 1 on a few queries still has uncertainty
+    return max(config.max_regression, config.regression_z * math.sqrt(2 * p * (1 - p) / examples))
 
 
 def next_role(role: str, win_rates: list[tuple[float, int]], config: RolesConfig) -> tuple[str, str | None]:

@@ -130,7 +130,6 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         ds.training_set(train, dataset_cfg.aspects),
         st.rehearsal_pairs(cfg, student),
         dataset_cfg.rehearsal_fraction,
-        dataset_cfg.seed,
     )
     stats = distill_student(
         base, work / MODEL_DIR, training, cfg.evolution.distill, cfg.student.max_length, peer
