@@ -149,7 +149,8 @@ class DemoConfig(Section):
     drift_domain: str = ""
     drift_day: int = Field(5, ge=1)
     night_steps: int = Field(150, ge=1)  # evolution.distill.steps during the demo's nights
-    warm_start_steps: int = Field(600, ge=0)  # the day-0 student's warm start
+    warm_start_steps: int = Field(1000, ge=0)  # the day-0 student's warm start
+    warm_start_examples: int = Field(3000, ge=0)
     cpu_hour_price: float = Field(0.045, ge=0)  # USD per CPU-hour of training (an on-demand vCPU)
     quick: QuickDemoConfig = Field(default_factory=QuickDemoConfig)
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,9 @@ TENANT = "school"
 
 
 def night_config(home: Path, student_dir: Path, **distill) -> AcademyConfig:
-    cfg = make_config(home, student_dir=student_dir)
+    # other_version_weight 0: version 1's failures must not hold back version 2 in these small
+    # neighbourhoods (the discounted inheritance is tested in test_routing)
+    cfg = make_config(home, student_dir=student_dir, other_version_weight=0.0)
     return AcademyConfig.model_validate(
         cfg.model_dump(mode="json")
         | {
@@ -77,8 +80,17 @@ def night(tmp_path_factory, tiny_student_dir, embedder, prefect_harness):
     cfg = night_config(home, student)
     day, _ = route(cfg, embedder, seed=11, n=300)
     config_path = str(write_config(cfg, home / "academy.yaml"))
+    started = datetime.now(UTC)
     summary = nightly_evolution(config_path=config_path, home=str(home))
-    return {"cfg": cfg, "home": home, "config_path": config_path, "summary": summary, "day": day}
+    window = (started, datetime.now(UTC))  # other modules' flows publish artifacts to the same Prefect
+    return {
+        "cfg": cfg,
+        "home": home,
+        "config_path": config_path,
+        "summary": summary,
+        "day": day,
+        "window": window,
+    }
 
 
 def test_night_registers_and_promotes_a_better_student(night):
@@ -126,8 +138,9 @@ def test_gap_report_is_a_prefect_artifact(night):
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gap-report"]))
         )
-    assert artifacts and artifacts[0].type == "markdown"
-    assert "# Knowledge gaps" in artifacts[0].data and DOMAIN in artifacts[0].data
+    tonight = [a for a in artifacts if night["window"][0] <= a.created <= night["window"][1]]
+    assert len(tonight) == 1 and tonight[0].type == "markdown"
+    assert "# Knowledge gaps" in tonight[0].data and DOMAIN in tonight[0].data
 
 
 def test_router_serves_the_promoted_version(night, embedder):

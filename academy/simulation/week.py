@@ -60,6 +60,7 @@ def demo_config(
     cfg.paths.home, cfg.paths.data = home, home / "datasets"
     cfg.evolution.distill.steps = cfg.demo.night_steps
     cfg.student.warm_start_steps = cfg.demo.warm_start_steps
+    cfg.student.warm_start_examples = cfg.demo.warm_start_examples
     cfg.school.domains = list(dict.fromkeys([*cfg.school.domains, *cfg.demo.mix]))
     if traffic is None:
         cfg.student.warm_start_domains = initial_domains(cfg.demo)
