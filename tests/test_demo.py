@@ -70,7 +70,6 @@ def answers_for(qualities: dict[str, list[float]], costs: dict[str, list[float]]
     return Answers(
         texts={m: ["x"] * len(q) for m, q in qualities.items()},
         costs=costs,
-        roles={m: "teacher" if m == "teacher" else "student" for m in qualities},
         quality=qualities,
     )
 
@@ -214,19 +213,7 @@ def test_demo_replays_a_trace_of_domains_the_school_does_not_know(tmp_path, pref
         for i in range(60)
     ]
     trace.write_text("\n".join(json.dumps(r) for r in rows))
-    cfg = make_config(tmp_path)
-    cfg.models.append(
-        cfg.models[0].model_copy(
-            update={
-                "name": "student-1",
-                "backend": "hf",
-                "role": "student",
-                "price_in": 0.05,
-                "price_out": 0.1,
-                "options": {"path": "students/student-1", "max_new_tokens": 8},
-            }
-        )
-    )
+    cfg = make_config(tmp_path, Path("students/student-1"))  # relative: created in the demo's home
     cfg.demo.night_steps, cfg.demo.warm_start_steps = 10, 10
     cfg.evolution.gaps.min_queries = 3
     config_file = tmp_path / "academy.yaml"

@@ -107,13 +107,14 @@ def pick_peer(registry: ModelRegistry, student: str, cache: Path) -> Path | None
 def rehearsal_pairs(cfg: AcademyConfig, student: str) -> list[tuple[str, str]]:
     """The warm-start pairs of ``student``'s configured directory (of the template student for a
     spawned one): what it knew before any night. Empty when none were kept."""
+    from academy.bootstrap import student_path
     from models.student import REHEARSAL_FILE
 
     local = {m.name: m for m in local_students(cfg)}
     model = local.get(student) or next(iter(local.values()), None)
     if model is None:
         return []
-    path = cfg.paths.resolve(str(model.options.get("path", f"students/{model.name}"))) / REHEARSAL_FILE
+    path = student_path(cfg, model.name) / REHEARSAL_FILE
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from academy.config import AcademyConfig, JudgeConfig
+from academy.evolution.snapshot import UNKNOWN_DOMAIN
 from academy.judges import JudgeRequest
 from academy.judges.reference import ReferenceJudge
 from academy.routing import RouteResult
@@ -41,11 +41,10 @@ class Served:
 
 @dataclass
 class Answers:
-    """Every model's answer to the same queries (baselines): model -> texts, costs; roles."""
+    """Every model's answer to the same queries (baselines): model -> texts, costs, reference scores."""
 
     texts: dict[str, list[str]] = field(default_factory=dict)
     costs: dict[str, list[float]] = field(default_factory=dict)
-    roles: dict[str, str] = field(default_factory=dict)
     quality: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -53,7 +52,7 @@ def served_record(example: Example, result: RouteResult) -> Served:
     served = next((a for a in result.answers if a.purpose == "serve" and a.model == result.model), None)
     return Served(
         request_id=result.request_id,
-        domain=example.domain or "unknown",
+        domain=example.domain or UNKNOWN_DOMAIN,
         route=result.route,
         model=result.model,
         role=served.role if served else "teacher",
@@ -111,7 +110,6 @@ async def every_answer(runtime: Runtime, examples: list[Example]) -> Answers:
         completions = await backend.agenerate(queries)
         answers.texts[name] = [c.text for c in completions]
         answers.costs[name] = [c.cost or 0.0 for c in completions]
-        answers.roles[name] = backend.role
     return answers
 
 
@@ -128,9 +126,3 @@ def run_day(
         s.quality = quality
     answers.quality = {m: reference_quality(examples, texts) for m, texts in answers.texts.items()}
     return served, answers
-
-
-def as_rows(served: list[Served]) -> list[dict[str, Any]]:
-    from dataclasses import asdict
-
-    return [asdict(s) for s in served]

@@ -20,8 +20,9 @@ from typing import Any
 
 import yaml
 
-from academy.bootstrap import ensure_students
+from academy.bootstrap import ensure_students, student_path
 from academy.config import AcademyConfig
+from academy.evolution.students import local_students
 from academy.simulation import accounting as acc
 from academy.simulation.day import Answers, Served, run_day
 from academy.simulation.traffic import DayPlan, initial_domains, plan_week
@@ -71,11 +72,12 @@ def demo_config(
 
 def _trace_as_reference(cfg: AcademyConfig, traffic: Path) -> None:
     """A replayed trace is also what the simulated teacher and the reference judge know."""
+    source = str(Path(traffic).resolve())
     for model in cfg.models:
         if model.backend == "reference":
-            model.options["source"] = str(Path(traffic).resolve())
+            model.options["source"] = source
     if cfg.judge.name == "reference":
-        cfg.judge.options["source"] = str(Path(traffic).resolve())
+        cfg.judge.options["source"] = source
 
 
 def static_config(cfg: AcademyConfig) -> AcademyConfig:
@@ -83,11 +85,8 @@ def static_config(cfg: AcademyConfig) -> AcademyConfig:
     static = cfg.model_copy(deep=True)
     static.paths.home = cfg.paths.home / STATIC_HOME
     static.registry.serve_from_registry = False
-    for model in static.models:
-        if model.backend == "hf" and not str(model.options.get("path", "")).startswith("models:/"):
-            model.options["path"] = str(
-                cfg.paths.resolve(str(model.options.get("path", f"students/{model.name}")))
-            )
+    for model in local_students(static):
+        model.options["path"] = str(student_path(cfg, model.name))
     return static
 
 
