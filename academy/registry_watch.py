@@ -1,12 +1,17 @@
-"""The router reads the model registry: every hf student serves its ``@production`` version.
+"""The router reads the model registry: every hf student serves its ``@production`` version, and
+the learned router model its ``@production`` version too.
 
 ``RegistryWatcher`` polls the registry (``registry.poll_seconds``). For each hf model in config and
-each registered model tagged ``academy.managed=true`` (a student the nightly flow spawned), when
+each registered student tagged ``academy.managed=true`` (a student the nightly flow spawned), when
 the ``@production`` version differs from what is served it downloads that version into the cache
 and swaps it in with ``HFBackend.areload`` (atomic: in-flight requests finish on the old weights).
 A managed model the router does not know yet gets a new hf backend, inserted into the ``backends``
 dict the router shares, priced like the first configured hf model. The registry's role tag
 (student / ta / teacher) is applied to every model it serves.
+
+``QualityModelWatcher`` does the same for the learned router (``router.learned.registry_name``, a
+managed model of kind "router", never served as a backend): when its ``@production`` version
+changes it is downloaded, loaded and set as ``router.quality_model``.
 
 Nothing here may take the router down: an unreachable registry, a failed download or a broken
 version logs a warning, sets ``last_error`` and the last known versions keep serving. Registry calls
@@ -25,8 +30,11 @@ from typing import TYPE_CHECKING
 
 from academy.backends.base import Backend
 from academy.config import AcademyConfig, ModelConfig
+from academy.routing.quality_model import QualityModel, QualityModelError
+from academy.store import EMBEDDING_DIM
 
 if TYPE_CHECKING:
+    from academy.routing.base import Router
     from registry.model_registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -41,7 +49,46 @@ class _Target:
     role: str | None  # the registry's role tag; None: not registered
 
 
-class RegistryWatcher:
+class _Poller:
+    """The poll loop of a watcher: ``sync_once`` every ``registry.poll_seconds`` until stopped."""
+
+    config: AcademyConfig
+    task_name = "academy-registry-watch"
+    _task: asyncio.Task[None] | None = None
+
+    async def sync_once(self) -> object:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def run(self, interval_s: float) -> None:
+        """Sync every ``interval_s`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.sync_once()
+
+    def start(self) -> None:
+        """Start the poll loop (``registry.poll_seconds``) on the running event loop; idempotent."""
+        if self.running:
+            return
+        self._task = asyncio.get_running_loop().create_task(
+            self.run(self.config.registry.poll_seconds), name=self.task_name
+        )
+
+    async def stop(self) -> None:
+        """Cancel the poll loop and wait for it (a sync in progress is cancelled)."""
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        if task.get_loop() is asyncio.get_running_loop():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class RegistryWatcher(_Poller):
     """Keeps ``backends`` serving the registry's ``@production`` versions; see the module docstring."""
 
     def __init__(
@@ -65,10 +112,6 @@ class RegistryWatcher:
     @property
     def configured_hf(self) -> list[str]:
         return [m.name for m in self.config.models if m.backend == "hf"]
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     # ---- one pass -------------------------------------------------------------------------------
 
@@ -99,14 +142,14 @@ class RegistryWatcher:
 
     def _read_registry(self) -> list[_Target]:
         """Blocking: the ``@production`` version and role of every model the router should serve."""
-        from registry.model_registry import ModelNotFound
+        from registry.model_registry import STUDENT_KIND, ModelNotFound
 
         if self._registry is None:
             self._registry = self.registry_factory()
         registry = self._registry
         if not registry.exists():
             return []  # no registry yet: the configured local directories serve
-        managed = registry.models()
+        managed = registry.models(kind=STUDENT_KIND)  # the learned router model is no backend
         names = [*self.configured_hf, *(n for n in managed if n not in self.configured_hf)]
         configured = {m.name: m for m in self.config.models}
         targets = []
@@ -175,28 +218,82 @@ class RegistryWatcher:
         backend.reload(str(path), version=str(target.version))
         return backend
 
-    # ---- the loop ---------------------------------------------------------------------------------
 
-    async def run(self, interval_s: float) -> None:
-        """Sync every ``interval_s`` seconds until cancelled."""
-        while True:
-            await asyncio.sleep(interval_s)
-            await self.sync_once()
+class QualityModelWatcher(_Poller):
+    """Keeps ``router.quality_model`` at the registry's ``@production`` version of
+    ``router.learned.registry_name``; on any failure the last loaded model keeps serving."""
 
-    def start(self) -> None:
-        """Start the poll loop (``registry.poll_seconds``) on the running event loop; idempotent."""
-        if self.running:
-            return
-        self._task = asyncio.get_running_loop().create_task(
-            self.run(self.config.registry.poll_seconds), name="academy-registry-watch"
-        )
+    task_name = "academy-router-model-watch"
 
-    async def stop(self) -> None:
-        """Cancel the poll loop and wait for it (a sync in progress is cancelled)."""
-        task, self._task = self._task, None
-        if task is None or task.done():
-            return
-        task.cancel()
-        if task.get_loop() is asyncio.get_running_loop():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def __init__(
+        self,
+        registry_factory: Callable[[], ModelRegistry],
+        router: Router,
+        config: AcademyConfig,
+        cache_dir: Path,
+        dim: int = EMBEDDING_DIM,
+    ) -> None:
+        self.registry_factory = registry_factory
+        self.router = router
+        self.config = config
+        self.cache_dir = Path(cache_dir)
+        self.dim = dim  # the embedding size the router queries with: a model of another size is refused
+        self.version: int | None = None  # the registry version loaded into the router
+        self.last_error: str | None = None
+        self.syncs = 0
+        self._registry: ModelRegistry | None = None
+        self._task = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.config.router.learned.registry_name
+
+    async def sync_once(self) -> int | None:
+        """Load a changed ``@production`` version into the router; returns the version loaded (None:
+        none yet). Never raises (except cancellation)."""
+        async with self._lock:
+            self.syncs += 1
+            if not (self.config.registry.serve_from_registry and self.config.router.learned.enabled):
+                return self.version
+            try:
+                loaded = await asyncio.to_thread(self._load_changed)
+            except Exception as exc:
+                self._registry = None  # reconnect next time
+                self.last_error = f"{self.name}: {type(exc).__name__}: {exc}"
+                log.warning(
+                    "router model watcher: %s; keeping %s",
+                    self.last_error,
+                    f"v{self.version}" if self.version else "no learned model",
+                )
+                return self.version
+            self.last_error = None
+            if loaded is not None:
+                version, model = loaded
+                self.router.quality_model = model
+                log.info("router model watcher: %s v%s loaded (was %s)", self.name, version, self.version)
+                self.version = version
+            return self.version
+
+    def _load_changed(self) -> tuple[int, QualityModel] | None:
+        """Blocking: the ``@production`` model when it differs from the loaded one, else None."""
+        from registry.model_registry import ROUTER_MODEL_FILE, ModelNotFound
+
+        if self._registry is None:
+            self._registry = self.registry_factory()
+        registry = self._registry
+        if not registry.exists():
+            return None  # no registry yet (reading would create it)
+        try:
+            production = registry.production(self.name)
+        except ModelNotFound:
+            return None  # no router model trained yet
+        if production is None or production.version == self.version:
+            return None
+        path = registry.download(self.name, production.version, self.cache_dir, ROUTER_MODEL_FILE)
+        model = QualityModel.load(path)
+        if model.weights.shape[1] != self.dim + 1:
+            raise QualityModelError(
+                f"v{production.version} expects {model.weights.shape[1] - 1}-d embeddings, the router has {self.dim}"
+            )
+        return production.version, model

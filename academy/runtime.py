@@ -13,7 +13,7 @@ from academy.backends import Backend, build_backend
 from academy.config import AcademyConfig
 from academy.embedder import Embedder
 from academy.judges import Judge, build_judge
-from academy.registry_watch import RegistryWatcher
+from academy.registry_watch import QualityModelWatcher, RegistryWatcher
 from academy.routing import ROUTER_CLS, Router
 from academy.store import TrafficStore
 
@@ -30,6 +30,8 @@ class Runtime:
     judge: Judge
     router: Router
     watcher: RegistryWatcher | None = field(default=None)  # set when any hf model exists
+    # set when router.learned.enabled: loads the learned router model's @production version
+    model_watcher: QualityModelWatcher | None = field(default=None)
 
     @classmethod
     def build(cls, config: AcademyConfig, embedder: Embedder | None = None) -> Runtime:
@@ -41,24 +43,30 @@ class Runtime:
         router = ROUTER_CLS.get(config.router.name)(
             config.router, backends, judge, store, embedder.aembed_one
         )
-        watcher = None
+        watcher = model_watcher = None
         if any(m.backend == "hf" for m in config.models):
             watcher = RegistryWatcher(
                 lambda: _registry_from_config(config), backends, config, home / "registry-cache"
             )
-        return cls(config, embedder, store, backends, judge, router, watcher)
+        if config.router.learned.enabled:
+            model_watcher = QualityModelWatcher(
+                lambda: _registry_from_config(config), router, config, home / "registry-cache"
+            )
+        return cls(config, embedder, store, backends, judge, router, watcher, model_watcher)
 
     async def start_watcher(self) -> None:
-        """Serve the registry's ``@production`` versions now (one sync; never fails startup), then
-        keep polling every ``registry.poll_seconds`` on the running loop. A no-op without hf models."""
-        if self.watcher is None or self.watcher.running:
-            return
-        await self.watcher.sync_once()
-        self.watcher.start()
+        """Serve the registry's ``@production`` versions now (one sync each; never fails startup),
+        then keep polling every ``registry.poll_seconds`` on the running loop. A no-op without hf
+        models and without a learned router."""
+        for watcher in (self.watcher, self.model_watcher):
+            if watcher is not None and not watcher.running:
+                await watcher.sync_once()
+                watcher.start()
 
     async def stop_watcher(self) -> None:
-        if self.watcher is not None:
-            await self.watcher.stop()
+        for watcher in (self.watcher, self.model_watcher):
+            if watcher is not None:
+                await watcher.stop()
 
     async def aclose(self, close_embedder: bool = True) -> None:
         """Finish background work (shadowing, logging), then release clients and threads."""

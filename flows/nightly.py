@@ -124,13 +124,23 @@ def update_roles(
     return t.update_roles(_config(config_path, home), night)
 
 
+@flow(name="train_router_model")
+def train_router_model(
+    config_path: str = DEFAULT_CONFIG, home: str | None = None, night: str = ""
+) -> dict[str, Any]:
+    """Retrain the learned router on the snapshot's judged answers; the gate promotes or rejects it."""
+    return t.train_router(_config(config_path, home), night)
+
+
 @flow(name="nightly_evolution")
 def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None) -> dict[str, Any]:
-    """Score -> gaps -> datasets -> (distill -> evaluate -> register -> promote) per student -> roles."""
+    """Score -> router model -> gaps -> datasets -> (distill -> evaluate -> register -> promote) per
+    student -> roles."""
     started, night = time.perf_counter(), datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     cfg = _config(config_path, home)
     bootstrapped = t.bootstrap_registry(cfg)
     scoring = score_traffic(config_path, home)
+    router_model = train_router_model(config_path, home, night)
     gaps = mine_gaps(config_path, home)
     lineage = build_distillation_dataset(config_path, home)
     plan = t.plan_students(cfg)
@@ -144,6 +154,7 @@ def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None
         "night": night,
         "bootstrapped": bootstrapped,
         "scoring": scoring,
+        "router_model": router_model,
         "gaps": gaps["selected"],
         "lineage": lineage,
         "students": students,

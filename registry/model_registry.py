@@ -13,7 +13,12 @@ Every transition is appended to the version tag ``academy.transitions`` (JSON) w
 metrics, so ``history`` reconstructs who served when and why. The model-level tag ``academy.role``
 (student / ta / teacher) says how the router treats the model; ``academy.role_history`` records
 changes. Registered models created here carry ``academy.managed=true``; the router serves every
-managed model's ``@production`` version (``academy.registry_watch``).
+managed student's ``@production`` version (``academy.registry_watch``).
+
+The learned router (``academy.routing.quality_model``) is versioned here too
+(``register_router_model``): a registered model tagged ``academy.kind=router`` with role "router",
+whose versions are plain artifact folders (``quality_model.json`` + weights), gated and promoted
+through the same stages. Models without a kind tag are students.
 
 Only ``MlflowClient`` instances with explicit tracking and registry URIs are used: nothing here sets
 MLflow's global tracking URI or starts a fluent run, and importing this module loads no MLflow.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -64,6 +70,12 @@ TAG_WIN_RATES = "academy.win_rates"
 TAG_STAGE = "academy.stage"
 TAG_TRANSITIONS = "academy.transitions"
 TAG_ROLLBACK = "academy.rollback"  # set on a transition dict that a rollback made
+TAG_KIND = "academy.kind"  # on runs (student / router / night / demo) and on router registered models
+STUDENT_KIND = "student"  # the kind of a registered model without a kind tag
+ROUTER_KIND = "router"
+ROUTER_ROLE = "router"  # the role tag of a router model: never served as a backend, never on the ladder
+ROUTER_ARTIFACT_NAME = "router_model"  # the run artifact folder a router version points at
+ROUTER_MODEL_FILE = "quality_model.json"  # academy.routing.quality_model.META_FILE: a router version's marker
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
@@ -153,6 +165,11 @@ def pip_requirements() -> list[str]:
         except metadata.PackageNotFoundError:
             pins.append(package)
     return pins
+
+
+def _kind(model: Any) -> str:
+    """A registered model's kind: its ``academy.kind`` tag; students (older models too) have none."""
+    return (model.tags or {}).get(TAG_KIND, STUDENT_KIND)
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -265,7 +282,8 @@ class ModelRegistry:
                 raise ModelNotFound(f"model {name!r} has no version {version}") from None
             raise
 
-    def _ensure_registered(self, name: str, role: str) -> None:
+    def _ensure_registered(self, name: str, role: str, kind: str | None = None) -> None:
+        """Create ``name`` (managed, with ``role`` and, for non-students, ``kind``) or complete its tags."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -273,16 +291,21 @@ class ModelRegistry:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
+            what = "The learned router model" if kind == ROUTER_KIND else "An Academy student"
             self.client.create_registered_model(
                 name,
-                tags={TAG_MANAGED: "true", TAG_ROLE: role},
-                description="An Academy student (managed by registry.model_registry).",
+                tags={TAG_MANAGED: "true", TAG_ROLE: role, **({TAG_KIND: kind} if kind else {})},
+                description=f"{what} (managed by registry.model_registry).",
             )
             return
         if model.tags.get(TAG_MANAGED) != "true":
             self.client.set_registered_model_tag(name, TAG_MANAGED, "true")
         if TAG_ROLE not in model.tags:
             self.client.set_registered_model_tag(name, TAG_ROLE, role)
+        if kind and model.tags.get(TAG_KIND, STUDENT_KIND) != kind:
+            raise RegistryError(
+                f"{name} is registered as a {model.tags.get(TAG_KIND, STUDENT_KIND)}, not a {kind}"
+            )
 
     def _info(self, mv: Any, model: Any = None) -> VersionInfo:
         """A ``VersionInfo`` for model version ``mv``; ``model`` is its registered model (fetched
@@ -375,6 +398,56 @@ class ModelRegistry:
             self._append_transition(name, int(mv.version), None, "candidate", "registered", metrics)
             link = [{"name": name, "version": str(mv.version)}]  # the LoggedModel page links the version
             client.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps(link)})
+            client.set_terminated(run_id, "FINISHED")
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+        return self._info(client.get_model_version(name, mv.version))
+
+    @_wrap_errors
+    def register_router_model(
+        self,
+        name: str,
+        model_dir: Path,
+        *,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str] | None = None,
+        run_name: str | None = None,
+    ) -> VersionInfo:
+        """Log one run for a trained router quality model and register it as a new ``candidate``
+        version of ``name`` (created as a managed model, ``academy.kind=router``, role "router").
+
+        The run (tag ``academy.kind=router``) holds ``params``, ``metrics`` (non-finite values are
+        left out) and ``model_dir`` as the artifact folder ``router_model/``; the version's source
+        is that folder, so ``download`` materialises exactly what ``QualityModel.load`` reads.
+        """
+        model_dir = Path(model_dir)
+        if not (model_dir / ROUTER_MODEL_FILE).is_file():
+            raise RegistryError(f"no router model at {model_dir} ({ROUTER_MODEL_FILE} missing)")
+        client = self.client
+        self._ensure_registered(name, ROUTER_ROLE, ROUTER_KIND)  # refuses a student of that name early
+        run_tags = {
+            GIT_COMMIT_TAG: git_commit(),
+            TAG_KIND: ROUTER_KIND,
+            "academy.model": name,
+            **(tags or {}),
+        }
+        run = client.create_run(self._experiment(), tags=run_tags, run_name=run_name or f"{name}-train")
+        run_id = run.info.run_id
+        finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
+        try:
+            self._log_params_metrics(run_id, params, finite, None)
+            client.log_artifacts(run_id, str(model_dir), ROUTER_ARTIFACT_NAME)
+            source = f"{run.info.artifact_uri.rstrip('/')}/{ROUTER_ARTIFACT_NAME}"
+            mv = client.create_model_version(
+                name,
+                source=source,
+                run_id=run_id,
+                tags={TAG_STAGE: "candidate", TAG_TRANSITIONS: "[]"},
+                description=f"{name} (learned router) trained in run {run_id}",
+            )
+            self._append_transition(name, int(mv.version), None, "candidate", "registered", finite)
             client.set_terminated(run_id, "FINISHED")
         except BaseException:
             client.set_terminated(run_id, "FAILED")
@@ -700,8 +773,9 @@ class ModelRegistry:
         return sorted(events, key=lambda e: (e["time"], e["version"]))
 
     @_wrap_errors
-    def models(self) -> list[str]:
-        """Names of the registered models this class manages (tag ``academy.managed=true``)."""
+    def models(self, kind: str | None = None) -> list[str]:
+        """Names of the registered models this class manages (tag ``academy.managed=true``); with
+        ``kind``, only those of that kind (``"student"``: no ``academy.kind`` tag, or that value)."""
         from mlflow.store.entities.paged_list import PagedList
 
         names: list[str] = []
@@ -710,10 +784,15 @@ class ModelRegistry:
             page: PagedList = self.client.search_registered_models(
                 filter_string=f"tags.`{TAG_MANAGED}` = 'true'", max_results=100, page_token=token
             )
-            names += [m.name for m in page]
+            names += [m.name for m in page if kind is None or _kind(m) == kind]
             token = page.token
             if not token:
                 return sorted(names)
+
+    @_wrap_errors
+    def kind(self, name: str) -> str:
+        """``"student"`` or ``"router"`` (the registered model's ``academy.kind`` tag)."""
+        return _kind(self._registered(name))
 
     @_wrap_errors
     def status(self) -> list[VersionInfo]:
@@ -726,13 +805,17 @@ class ModelRegistry:
         return infos
 
     @_wrap_errors
-    def download(self, name: str, version: int, cache_dir: Path) -> Path:
+    def download(self, name: str, version: int, cache_dir: Path, required_file: str | None = None) -> Path:
         """Materialise a version's model into ``cache_dir/<name>/<version>/`` (once) and return it:
-        an MLflow transformers-flavor directory (``MLmodel`` at its root) that the hf backend loads."""
+        an MLflow transformers-flavor directory (``MLmodel`` at its root) that the hf backend loads,
+        or for a router model the folder ``QualityModel.load`` reads. ``required_file`` (default:
+        ``quality_model.json`` for a router model, else ``MLmodel``) must be at the folder's root."""
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+        if required_file is None:
+            required_file = ROUTER_MODEL_FILE if self.kind(name) == ROUTER_KIND else "MLmodel"
         target = Path(cache_dir) / name / str(int(version))
-        if (target / "MLmodel").is_file():
+        if (target / required_file).is_file():
             return target
         location = self.client.get_model_version_download_uri(name, str(int(version)))
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -740,8 +823,8 @@ class ModelRegistry:
         try:
             repo = get_artifact_repository(location, tracking_uri=self.tracking_uri)
             repo.download_artifacts("", dst_path=str(staging))
-            if not (staging / "MLmodel").is_file():
-                raise RegistryError(f"{name} v{version}: no MLmodel file at {location}")
+            if not (staging / required_file).is_file():
+                raise RegistryError(f"{name} v{version}: no {required_file} file at {location}")
             if target.exists():  # a half-written directory from an interrupted download
                 shutil.rmtree(target)
             os.replace(staging, target)

@@ -28,6 +28,7 @@ evaluate_candidate = task(name="evaluate_candidate", **TASK)(steps.evaluate)
 register_version = task(name="register_version", **TASK)(steps.register)
 promote = task(name="promote", **TASK)(steps.promote)
 update_roles = task(name="update_roles", **TASK)(steps.update_roles)
+train_router = task(name="train_router_model", **TASK)(steps.train_router_model)
 
 
 @task(name="mine_gaps", **TASK)

@@ -22,6 +22,7 @@ from academy.evolution.evidence import log_evaluation_evidence
 from academy.evolution.gaps import GapReport, cluster_queries, mine_gaps, read_gaps, write_gaps
 from academy.evolution.layout import NightLayout
 from academy.evolution.promotion import GateDecision, next_role, quality_gate
+from academy.evolution.router_model import train_router_model as train_router_model
 from academy.evolution.scoring import aggregate, model_win_rates, score_unscored
 from academy.evolution.snapshot import SNAPSHOT_FILES, export_snapshot, file_md5, read_snapshot
 from academy.evolution.training import distill_student, spawn_student_dir
