@@ -277,6 +277,47 @@ def bench_cycle(
     typer.echo(json.dumps(report)) if as_json else print_cycle(report)
 
 
+@bench_app.command("replay")
+def bench_replay(
+    all_sets: Annotated[bool, typer.Option("--all", help="Every set in replay.sets (the default)")] = False,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="One data set (repeatable): mmlu, gsm8k, mt_bench, routerbench, llmrouter"
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Where report.md, the PNGs and results.json go")] = None,
+    data: Annotated[Path | None, typer.Option(help="The shared outcome data folder")] = None,
+    seed: Annotated[int | None, typer.Option(help="Stream order and sampled decisions")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by set")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Real LLM outcomes (RouteLLM, RouterBench, LLMRouter) through the router, learning online: APGR, CPT, savings."""
+    from academy.replay.report import format_table
+    from academy.replay.sets import SETS, ReplayDataError
+    from bench.replay import json_view, run_replay_bench
+
+    paths = {"replay.out": out, "replay.data_dir": data}
+    cfg = config_or_exit(
+        config, **{k: str(v) for k, v in paths.items() if v is not None}, **{"replay.seed": seed}
+    )
+    chosen = cfg.replay.sets if all_sets or not sets else sets
+    unknown = [name for name in chosen if name not in SETS]
+    if unknown:
+        typer.secho(f"unknown data set(s) {', '.join(unknown)}; known: {', '.join(SETS)}", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        report = run_replay_bench(cfg, chosen, progress=not as_json)
+    except ReplayDataError as exc:
+        typer.secho(f"{exc} (point replay.data_dir or --data at the shared data folder)", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(json_view(report["sets"])))
+        return
+    typer.echo(format_table(report["sets"]))
+    typer.echo(f"\nreport: {report['out']}/report.md ({report['seconds']} s)")
+
+
 registry_app = typer.Typer(help="The MLflow model registry: versions, stages, roles.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 KEY_METRICS = 4  # metrics shown per version in the status table

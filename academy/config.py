@@ -78,6 +78,20 @@ class ModelConfig(Section):
         return (self.price_in + self.price_out) / 2
 
 
+class LearnedRouterConfig(Section):
+    """The learned quality model (academy/routing/quality_model.py), trained nightly on judged traffic
+    and served from the registry's ``@production`` version of ``registry_name``."""
+
+    enabled: bool = True
+    registry_name: str = "academy-router"
+    # Its prediction counts as this many judged neighbours at similarity 1 in a model's estimate:
+    # the kNN evidence refines it locally, and where there is none it decides alone.
+    prior_weight: float = Field(2.0, ge=0)
+    # With a learned model, a query without a close neighbour is still fanned out (and every answer
+    # judged) at this rate; the others are routed on the learned estimate. Bounds exploration spend.
+    novel_fanout_rate: float = Field(0.05, ge=0, le=1)
+
+
 class RouterConfig(Section):
     name: str = "academy"
     novel_similarity: float = Field(0.7, ge=-1, le=1)
@@ -88,6 +102,8 @@ class RouterConfig(Section):
     shadow_rate: float = Field(0.1, ge=0, le=1)
     explore_rate: float = Field(0.05, ge=0, le=1)
     other_version_weight: float = Field(0.5, ge=0, le=1)  # evidence of a model's other versions, discounted
+    judge_rate: float = Field(0.0, ge=0, le=1)  # share of familiar answers judged online (monitoring)
+    learned: LearnedRouterConfig = Field(default_factory=LearnedRouterConfig)
     max_concurrency: int = Field(8, ge=1)
     seed: int = 0
 
@@ -161,6 +177,35 @@ class DemoConfig(Section):
                 raise ValueError(f"demo: unknown domain {name!r}; valid domains: {', '.join(DOMAIN_NAMES)}")
         if self.new_domain and self.new_domain not in self.mix:
             raise ValueError(f"demo.new_domain {self.new_domain!r} needs a weight in demo.mix")
+        return self
+
+
+class ReplayConfig(Section):
+    """``academy bench replay``: real LLM outcome data streamed through the router (bench/replay.py)."""
+
+    data_dir: Path = Path("../shared/data")
+    out: Path = Path("bench/results/replay")  # report.md, one PNG per set, results.json
+    sets: list[str] = Field(default_factory=lambda: ["mmlu", "gsm8k", "mt_bench", "routerbench", "llmrouter"])
+    seed: int = 0  # stream order and every sampled decision
+    # The curve: one online run per router.price_weight (lambda); 0 = best quality, large = cheapest.
+    price_weights: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0])
+    judge_cost_ratio: float = Field(0.01, ge=0)  # one judge call costs this x the strong model's mean call
+    warmup_queries: int = Field(200, ge=1)  # the first learned model is trained after this many queries
+    # ... then whenever the stream grew by retrain_growth x, at most retrain_every queries apart (the
+    # stream's "nights": frequent while little is known, then a steady rhythm).
+    retrain_growth: float = Field(1.5, gt=1)
+    retrain_every: int = Field(2000, ge=1)
+    concurrency: int = Field(8, ge=1)  # requests routed at once (they do not see each other's outcomes)
+    # Router settings for the replay (the rest is the server's router section, quality_floor 0).
+    shadow_rate: float = Field(0.0, ge=0, le=1)
+    explore_rate: float = Field(0.02, ge=0, le=1)
+    judge_rate: float = Field(0.1, ge=0, le=1)
+    novel_fanout_rate: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _weights(self) -> ReplayConfig:
+        if not self.price_weights or any(w < 0 for w in self.price_weights):
+            raise ValueError("replay.price_weights must be a non-empty list of numbers >= 0")
         return self
 
 
@@ -242,6 +287,17 @@ class RolesConfig(Section):
     min_judged: int = Field(50, ge=1)  # judged answers per night for a win rate to count
 
 
+class RouterModelConfig(Section):
+    """Nightly training of the learned router (academy/routing/quality_model.py) and its gate."""
+
+    enabled: bool = True
+    min_queries: int = Field(50, ge=2)  # judged queries needed before a first model is trained
+    l2: float = Field(1.0, gt=0)  # ridge strength of each per-model head
+    min_rows: int = Field(20, ge=2)  # judged answers a model needs for its own head (else its mean)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)  # newest judged queries held out for the gate
+    margin: float = Field(0.0, ge=0)  # the candidate's Brier score must beat the incumbent's by this
+
+
 class ScheduleConfig(Section):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -256,6 +312,7 @@ class EvolutionConfig(Section):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     roles: RolesConfig = Field(default_factory=RolesConfig)
+    router_model: RouterModelConfig = Field(default_factory=RouterModelConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 
@@ -270,6 +327,7 @@ class AcademyConfig(Section):
     student: StudentConfig = Field(default_factory=StudentConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
 

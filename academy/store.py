@@ -321,7 +321,7 @@ class TrafficStore:
         Everything is validated before anything is written, so one bad record rejects the whole
         call and leaves the tables unchanged.
         """
-        prepared = [_prepare(query, answers) for query, answers in items]
+        prepared = [prepare_request(query, answers) for query, answers in items]
         ids = [query.id for query, _ in prepared]
         if len(set(ids)) != len(ids):
             raise StoreError("duplicate query ids in one log_many call")
@@ -643,7 +643,7 @@ def _finite(value: float, name: str) -> float:
     return checked
 
 
-def _prepare(query: QueryRecord, answers: list[AnswerRecord]) -> tuple[QueryRecord, list[AnswerRecord]]:
+def prepare_request(query: QueryRecord, answers: list[AnswerRecord]) -> tuple[QueryRecord, list[AnswerRecord]]:
     """Validate and normalise one request; fills answer ids/tenants and the query's judged scores."""
     if not isinstance(query, QueryRecord):
         raise StoreError(f"expected a QueryRecord, got {type(query).__name__}")

@@ -19,6 +19,7 @@ from academy.backends.reference import unit_draw
 from academy.config import RouterConfig
 from academy.judges.base import JudgeRequest
 from academy.routing.base import ROUTER_CLS, ModelAnswer, Router, RouteRequest, RouteResult
+from academy.routing.quality_model import QualityModel
 from academy.store import AnswerRecord, Neighbour, QueryRecord, split_model_key
 
 
@@ -81,6 +82,23 @@ def estimate_quality(
     return {m: Estimate(weighted[m] / weights[m], weights[m]) for m in weights if weights[m] > 0}
 
 
+def blend_learned(
+    estimates: dict[str, Estimate], predicted: dict[str, float], prior_weight: float
+) -> dict[str, Estimate]:
+    """Each model's kNN estimate shrunk towards the learned prediction, which counts as
+    ``prior_weight`` judged neighbours: where the neighbourhood is well judged the kNN evidence
+    dominates; where it is empty (a novel query) the learned prediction decides alone."""
+    if prior_weight <= 0:
+        return estimates
+    blended = dict(estimates)
+    for model, prediction in predicted.items():
+        knn = estimates.get(model, Estimate(0.0, 0.0))
+        evidence = knn.evidence + prior_weight
+        quality = (knn.quality * knn.evidence + prediction * prior_weight) / evidence
+        blended[model] = Estimate(quality, evidence)
+    return blended
+
+
 def choose_model(
     estimates: dict[str, Estimate], prices: dict[str, float], teacher: str, config: RouterConfig
 ) -> tuple[str, str]:
@@ -134,7 +152,12 @@ class AcademyRouter(Router):
         neighbours = await self.store.asearch(embedding, request.tenant, self.config.neighbours)
         max_similarity = max((n.similarity for n in neighbours), default=None)
         estimates = estimate_quality(neighbours, self.versions, self.config.other_version_weight)
-        if max_similarity is None or max_similarity < self.config.novel_similarity:
+        learned = self.learned_model()
+        if learned is not None:
+            predicted = learned.predict_one(embedding)
+            known = {m: q for m, q in predicted.items() if m in self.backends}
+            estimates = blend_learned(estimates, known, self.config.learned.prior_weight)
+        if self._fans_out(request, max_similarity, learned is not None):
             route, model, reason = (
                 "novel",
                 None,
@@ -143,6 +166,8 @@ class AcademyRouter(Router):
         else:
             route = "familiar"
             model, reason = choose_model(estimates, self.prices, self.teacher, self.config)
+            if max_similarity is None or max_similarity < self.config.novel_similarity:
+                reason = f"no close neighbour, learned estimate: {reason}"
         decision_ms = (time.perf_counter() - started) * 1000
         return Decision(
             np.asarray(embedding, dtype=np.float32),
@@ -153,6 +178,20 @@ class AcademyRouter(Router):
             reason,
             decision_ms,
         )
+
+    def learned_model(self) -> QualityModel | None:
+        """The registry's learned quality model, when one is loaded and enabled in config."""
+        return self.quality_model if self.config.learned.enabled else None
+
+    def _fans_out(self, request: RouteRequest, max_similarity: float | None, learned: bool) -> bool:
+        """Novel (no close neighbour) queries fan out; with a learned model only a sampled share
+        of them does (``learned.novel_fanout_rate``): the rest are routed on its estimate."""
+        if max_similarity is not None and max_similarity >= self.config.novel_similarity:
+            return False
+        if not learned:
+            return True
+        draw = unit_draw(self.config.seed, request.request_id, "fanout")
+        return draw < self.config.learned.novel_fanout_rate
 
     async def route(self, request: RouteRequest) -> RouteResult:
         started = time.perf_counter()
@@ -192,7 +231,12 @@ class AcademyRouter(Router):
             raise NoAnswerError(f"{served.model} failed: {served.completion.error}")
         result = self._result(request, decision, served, attempts, started, reason)
         side_models = self._side_models(request, served.model)
-        self.spawn(self._shadow_and_log(request, decision.embedding, result, attempts, side_models))
+        judge_served = bool(side_models) or unit_draw(self.config.seed, request.request_id, "judge") < (
+            self.config.judge_rate
+        )
+        self.spawn(
+            self._shadow_and_log(request, decision.embedding, result, attempts, side_models, judge_served)
+        )
         return result
 
     def _side_models(self, request: RouteRequest, served: str) -> list[tuple[str, str]]:
@@ -209,12 +253,15 @@ class AcademyRouter(Router):
                 side.setdefault(pick, "explore")
         return list(side.items())
 
-    async def _shadow_and_log(self, request, embedding, result, attempts, side_models) -> None:
+    async def _shadow_and_log(self, request, embedding, result, attempts, side_models, judge_served) -> None:
+        """Side answers (shadow/explore) and the judge, off the request path, then one log.
+        ``judge_served``: the served answer is judged (always with side answers; else at
+        ``judge_rate``: online monitoring that reveals the served model's quality here)."""
         answers, served = list(attempts), attempts[-1]
-        if side_models:
-            for purpose in {p for _, p in side_models}:
-                names = [m for m, p in side_models if p == purpose]
-                answers += await self._ask_all(request, names, purpose)
+        for purpose in sorted({p for _, p in side_models}):
+            names = [m for m, p in side_models if p == purpose]
+            answers += await self._ask_all(request, names, purpose)
+        if judge_served:
             await self._judge(request, answers)
             result.score, result.score_source = served.score, "judge"
         await self._log(request, embedding, result, answers)

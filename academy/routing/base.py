@@ -16,6 +16,7 @@ from academy.backends.base import Backend, Completion
 from academy.config import RouterConfig
 from academy.judges.base import Judge, Judgement
 from academy.registry import Registry
+from academy.routing.quality_model import QualityModel
 from academy.store import TrafficStore
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class Router(abc.ABC):
         self.embed = embed
         self._background: set[asyncio.Task] = set()
         self._maintaining = False
+        # The learned quality model the registry serves (set by the registry watcher or a benchmark).
+        self.quality_model: QualityModel | None = None
 
     @abc.abstractmethod
     async def route(self, request: RouteRequest) -> RouteResult: ...

@@ -1,0 +1,1 @@
+"""Replaying real LLM outcome data (RouteLLM, RouterBench, LLMRouter) through Academy's router."""
