@@ -643,7 +643,9 @@ def _finite(value: float, name: str) -> float:
     return checked
 
 
-def prepare_request(query: QueryRecord, answers: list[AnswerRecord]) -> tuple[QueryRecord, list[AnswerRecord]]:
+def prepare_request(
+    query: QueryRecord, answers: list[AnswerRecord]
+) -> tuple[QueryRecord, list[AnswerRecord]]:
     """Validate and normalise one request; fills answer ids/tenants and the query's judged scores."""
     if not isinstance(query, QueryRecord):
         raise StoreError(f"expected a QueryRecord, got {type(query).__name__}")

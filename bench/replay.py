@@ -124,7 +124,7 @@ def run_set(
         "router": _curve_policy(runs, policy),
         "baselines": {
             **{name: policy(pts) for name, pts in points.items() if name != "single_models"},
-            "knn_only": _curve_policy([knn_only], policy),
+            "knn_only": _curve_policy([knn_only], policy, "kNN only"),
             **({"academy_cold_start": _curve_policy(cold, policy)} if cold else {}),
         },
         "single_models": [vars(p) for p in points["single_models"]],
@@ -135,12 +135,12 @@ def run_set(
     return result
 
 
-def _points(runs: list[StreamResult]) -> list[m.Point]:
-    return [m.Point(r.cost_share, r.quality, f"lambda={r.price_weight}") for r in runs]
+def _points(runs: list[StreamResult], label: str = "") -> list[m.Point]:
+    return [m.Point(r.cost_share, r.quality, label or f"lambda={r.price_weight}") for r in runs]
 
 
-def _curve_policy(runs: list[StreamResult], policy: Any) -> dict[str, Any]:
-    return {**policy(_points(runs)), "runs": [_run_record(r) for r in runs]}
+def _curve_policy(runs: list[StreamResult], policy: Any, label: str = "") -> dict[str, Any]:
+    return {**policy(_points(runs, label)), "runs": [_run_record(r) for r in runs]}
 
 
 def _run_record(run: StreamResult) -> dict[str, Any]:

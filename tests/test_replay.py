@@ -234,6 +234,25 @@ def test_bench_replay_refuses_unknown_sets_and_missing_data(tmp_path):
     assert result.exit_code == 2 and "cannot read" in result.output and "Traceback" not in result.output
 
 
-def test_router_config_defaults_keep_the_learned_router_bounded():
-    learned = RouterConfig().learned
-    assert learned.enabled and 0 < learned.novel_fanout_rate < 1
+def test_the_server_fans_out_every_novel_query_and_the_replay_samples_them():
+    learned, replay = RouterConfig().learned, AcademyConfig().replay
+    assert learned.enabled and learned.novel_fanout_rate == 1.0
+    assert 0 < replay.novel_fanout_rate < 1 and replay.learned_prior_weight > learned.prior_weight
+
+
+def test_prior_traffic_starts_the_router_warm_and_is_not_charged(tmp_path):
+    data, vectors = two_model_set(300, seed=0)
+    prior_rows, stream_rows = np.arange(0, 150), np.arange(150, 300)
+    stream = data.subset(stream_rows)
+    stream.prior = data.subset(prior_rows, "toy-prior")
+    outcomes = stream.write_outcomes(tmp_path / "outcomes.jsonl")
+    cfg = replay_cfg(warmup_queries=10_000)  # no night inside the stream: only the prior's
+    warm = asyncio.run(
+        replay_stream(cfg, stream, vectors[stream_rows], outcomes, 0.2, prior_embeddings=vectors[prior_rows])
+    )
+    cold = asyncio.run(replay_stream(cfg, stream, vectors[stream_rows], outcomes, 0.2))
+    assert warm.retrains[0]["after_queries"] == 0 and warm.retrains[0]["promoted"]
+    assert not cold.retrains
+    assert warm.cost_share < 0.75 < cold.cost_share  # cold fans out everything it has no neighbour for
+    assert warm.quality > 0.95
+    assert warm.judge_calls < cold.judge_calls  # the prior's 300 judgements are not counted

@@ -76,7 +76,9 @@ def replay_config(base: AcademyConfig, data: ReplaySet, outcomes: Path, price_we
         cost_per_call=replay.judge_cost_ratio * data.mean_cost(data.strong),
         options={"path": str(outcomes)},
     )
-    learned = base.router.learned.model_copy(update={"novel_fanout_rate": replay.novel_fanout_rate})
+    learned = base.router.learned.model_copy(
+        update={"novel_fanout_rate": replay.novel_fanout_rate, "prior_weight": replay.learned_prior_weight}
+    )
     router = base.router.model_copy(
         update={
             "price_weight": price_weight,
@@ -115,9 +117,10 @@ async def replay_stream(
     order = stream_order(len(data), config.replay.seed)
     served_rows: list[tuple[int, str, str]] = []
     trainer = _OnlineTrainer(config)
-    prior_cost = 0.0
+    prior_cost, prior_judged = 0.0, 0
     if data.prior is not None and prior_embeddings is not None:
         prior_cost = log_prior_traffic(store, data.prior, prior_embeddings, config.judge.cost_per_call)
+        prior_judged = len(data.prior) * len(data.prior.models)
         trainer.retrain(router, store, 0)
     try:
         for start in range(0, len(order), config.replay.concurrency):
@@ -129,7 +132,14 @@ async def replay_stream(
     finally:
         await asyncio.gather(*(b.aclose() for b in router.backends.values()), router.judge.aclose())
     return _result(
-        data, store, served_rows, price_weight, trainer.log, time.perf_counter() - started, prior_cost
+        data,
+        store,
+        served_rows,
+        price_weight,
+        trainer.log,
+        time.perf_counter() - started,
+        prior_cost,
+        prior_judged,
     )
 
 
@@ -240,6 +250,7 @@ def _result(
     retrains: list[dict[str, float | int | bool | str]],
     seconds: float,
     prior_cost: float,
+    prior_judged: int,
 ) -> StreamResult:
     scores = np.nan_to_num(data.scores, nan=0.0)
     quality = float(np.mean([scores[row, data.column(model)] for row, model, _ in served_rows]))
@@ -250,6 +261,7 @@ def _result(
         served[model] = served.get(model, 0) + 1
     cost, judge_calls = _logged_totals(store)
     cost -= prior_cost
+    judge_calls -= prior_judged
     return StreamResult(
         price_weight=price_weight,
         cost=cost,
