@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def replay_config(base: AcademyConfig, data: ReplaySet, outcomes: Path, price_we
         ModelConfig(
             name=model,
             backend="replay",
-            role="teacher" if model == data.strong else "student",
+            role=_role(data, model),
             price_in=data.mean_cost(model),
             price_out=data.mean_cost(model),
             options={"path": str(outcomes), "model": model},
@@ -93,6 +94,11 @@ def replay_config(base: AcademyConfig, data: ReplaySet, outcomes: Path, price_we
     return base.model_copy(update={"models": models, "judge": judge, "router": router})
 
 
+def _role(data: ReplaySet, model: str) -> str:
+    """The strong (reference) model is the router's teacher, the fallback; the others are students."""
+    return "teacher" if model == data.strong else "student"
+
+
 def stream_order(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n)
 
@@ -107,7 +113,8 @@ async def replay_stream(
     prior_embeddings: np.ndarray | None = None,
 ) -> StreamResult:
     """Route every query of ``data`` once, in a seeded shuffled order, learning as it goes.
-    ``store``: another store with the same contract (the tests pass a LanceDB ``TrafficStore``).
+    ``store``: another store with the same contract (the tests pass a LanceDB ``TrafficStore``, with
+    ``warmup_queries`` beyond the stream: the nights read ``MemoryTrafficStore.judged_rows``).
     With ``data.prior`` and its embeddings, the store starts with that traffic (not charged: it
     was paid before the stream) and the first night runs before the first query."""
     started = time.perf_counter()
@@ -153,7 +160,7 @@ def log_prior_traffic(
         answers = [
             AnswerRecord(
                 model=model,
-                role="teacher" if model == prior.strong else "student",
+                role=_role(prior, model),
                 purpose="fanout",
                 text=f"[{model}]",
                 cost=float(prior.costs[row, j]),
@@ -184,7 +191,7 @@ def log_prior_traffic(
     return total
 
 
-def _router(config: AcademyConfig, store: MemoryTrafficStore) -> Router:
+def _router(config: AcademyConfig, store: MemoryTrafficStore | TrafficStore) -> Router:
     backends = {m.name: build_backend(m) for m in config.models}
     judge = build_judge(config.judge)
     return ROUTER_CLS.get(config.router.name)(config.router, backends, judge, store, _no_embedder)
@@ -214,7 +221,7 @@ class _OnlineTrainer:
         self.next_at = self.replay.warmup_queries
         self.log: list[dict[str, float | int | bool | str]] = []
 
-    def maybe_retrain(self, router: Router, store: MemoryTrafficStore | TrafficStore, routed: int) -> None:
+    def maybe_retrain(self, router: Router, store: MemoryTrafficStore, routed: int) -> None:
         if routed < self.next_at:
             return
         self.next_at = routed + min(
@@ -222,7 +229,7 @@ class _OnlineTrainer:
         )
         self.retrain(router, store, routed)
 
-    def retrain(self, router: Router, store: MemoryTrafficStore | TrafficStore, routed: int) -> None:
+    def retrain(self, router: Router, store: MemoryTrafficStore, routed: int) -> None:
         """One night: train a candidate on every judged query so far; it serves if it passes the gate."""
         data = judged_matrix(store.judged_rows())
         if len(data) < self.training.min_queries:
@@ -244,7 +251,7 @@ class _OnlineTrainer:
 
 def _result(
     data: ReplaySet,
-    store: MemoryTrafficStore,
+    store: MemoryTrafficStore | TrafficStore,
     served_rows: list[tuple[int, str, str]],
     price_weight: float,
     retrains: list[dict[str, float | int | bool | str]],
@@ -254,11 +261,8 @@ def _result(
 ) -> StreamResult:
     scores = np.nan_to_num(data.scores, nan=0.0)
     quality = float(np.mean([scores[row, data.column(model)] for row, model, _ in served_rows]))
-    routes: dict[str, int] = {}
-    served: dict[str, int] = {}
-    for _, model, route in served_rows:
-        routes[route] = routes.get(route, 0) + 1
-        served[model] = served.get(model, 0) + 1
+    routes = dict(Counter(route for _, _, route in served_rows))
+    served = dict(Counter(model for _, model, _ in served_rows))
     cost, judge_calls = _logged_totals(store)
     cost -= prior_cost
     judge_calls -= prior_judged

@@ -162,8 +162,7 @@ def load_gsm8k(data_dir: Path = DEFAULT_DATA_DIR) -> ReplaySet:
     rows = _read_csv(data_dir / "routellm" / "gsm8k_responses.csv")
     prompts = [row["prompt"] for row in rows]
     correct = [(_bool(row[STRONG]), _bool(row[MIXTRAL])) for row in rows]
-    replay = _two_model_set("gsm8k", prompts, correct, ["gsm8k"] * len(rows), data_dir)
-    return replay
+    return _two_model_set("gsm8k", prompts, correct, ["gsm8k"] * len(rows), data_dir)
 
 
 def load_mt_bench(data_dir: Path = DEFAULT_DATA_DIR) -> ReplaySet:

@@ -200,12 +200,8 @@ class GateResult:
 def mean_model(data: JudgedMatrix, dim: int = 384) -> QualityModel:
     """The router without a learned model knows each model's mean judged score, nothing per query:
     the incumbent a first candidate must beat."""
-    heads = (
-        np.vstack([_constant_head(col[~np.isnan(col)], dim) for col in data.scores.T])
-        if data.models
-        else None
-    )
-    return QualityModel(list(data.models), heads if heads is not None else np.zeros((0, dim + 1)))
+    heads = [_constant_head(col[~np.isnan(col)], dim) for col in data.scores.T]
+    return QualityModel(list(data.models), np.vstack(heads) if heads else np.zeros((0, dim + 1)))
 
 
 def train_and_gate(
