@@ -42,7 +42,16 @@ def init_student(cfg: AcademyConfig, name: str, force: bool = False) -> tuple[Pa
     # The tokenizer sees every school domain (a vocabulary, like a pretrained one); the warm start
     # only ``warm_start_domains``, so a domain left out is new to the student when traffic brings it.
     taught = {d: 1.0 for d in cfg.student.warm_start_domains or cfg.school.domains}
-    pairs = [(e.query, e.reference) for e in school.generate(cfg.student.warm_start_examples, mix=taught)]
+    # Taught in the format the nights use for the domain (``evolution.distill`` aspects): worked
+    # reasoning then the answer where the aspects include reasoning, so rehearsal and nights agree.
+    pairs = [
+        (
+            e.query,
+            e.reference,
+            e.reasoning if "reasoning" in cfg.evolution.distill.aspects_for(e.domain) else None,
+        )
+        for e in school.generate(cfg.student.warm_start_examples, mix=taught)
+    ]
     create_student(path, cfg.student, corpus, warm_start=pairs if cfg.student.warm_start_steps else None)
     meta = path / "student.json"
     return path, (json.loads(meta.read_text()) if meta.exists() else {})

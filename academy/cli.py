@@ -194,6 +194,12 @@ def demo(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder (default <demo home>/report)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables")] = False,
+    delegation: Annotated[
+        bool | None,
+        typer.Option(
+            "--delegation/--no-delegation", help="Override delegation.enabled (cheap judges stand in)"
+        ),
+    ] = None,
 ) -> None:
     """A simulated week: each day's traffic through the real router, nightly_evolution each night,
     baselines on the same queries; writes an HTML report and logs it to MLflow."""
@@ -212,6 +218,7 @@ def demo(
             days=days,
             queries_per_day=queries,
             out=str(out) if out else None,
+            delegation=delegation,
         )
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
         typer.secho(str(exc), fg="red", err=True)
@@ -316,6 +323,50 @@ def bench_replay(
         return
     typer.echo(format_table(report["sets"]))
     typer.echo(f"\nreport: {report['out']}/report.md ({report['seconds']} s)")
+
+
+@bench_app.command("distill")
+def bench_distill(
+    variants: Annotated[
+        list[str] | None,
+        typer.Option("--variant", help="One variant (repeatable); default: distill_bench.variants"),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="The budget: optimizer steps per variant")] = None,
+    domains: Annotated[
+        list[str] | None, typer.Option("--domain", help="One school domain (repeatable); default: all")
+    ] = None,
+    train_per_domain: Annotated[int | None, typer.Option(help="Distinct training queries per domain")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where report.md and results.json go")] = None,
+    home: Annotated[Path | None, typer.Option(help="MLflow lives here (default: paths.home)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by variant")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Response vs reasoning vs confidence weighting vs peer logits, same data and budget: held-out exact match per domain."""
+    from bench.distill import VARIANTS, format_table, run_distill_bench
+
+    unknown = [v for v in variants or [] if v not in VARIANTS]
+    if unknown:
+        typer.secho(
+            f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}", fg="red", err=True
+        )
+        raise typer.Exit(2)
+    overrides = {
+        "distill_bench.steps": steps,
+        "distill_bench.train_per_domain": train_per_domain,
+        "distill_bench.out": str(out) if out else None,
+    }
+    if domains:
+        overrides["distill_bench.domains"] = domains
+    cfg = config_or_exit(config, home, **overrides)
+    log = (lambda _: None) if as_json else (lambda line: typer.echo(line, err=True))
+    report = run_distill_bench(cfg, variants, log)
+    if as_json:
+        typer.echo(json.dumps(report["variants"]))
+        return
+    typer.echo(format_table(report))
+    typer.echo(
+        f"\nreport: {cfg.distill_bench.out}/report.md ({report['seconds']} s, MLflow run {report['mlflow_run']})"
+    )
 
 
 registry_app = typer.Typer(help="The MLflow model registry: versions, stages, roles.", no_args_is_help=True)

@@ -17,6 +17,10 @@ from academy.school import DOMAINS as DOMAIN_NAMES
 
 DEFAULT_CONFIG_FILE = "academy.yaml"
 Role = Literal["teacher", "ta", "student"]
+# What a candidate learns from (``DistillConfig.aspects``): the winning answer, the winner's worked
+# reasoning then the answer, the judge's confidence as example weights, a promoted peer's logits.
+Aspect = Literal["response", "reasoning", "metrics", "peer"]
+TARGET_ASPECTS = ("response", "reasoning")
 
 
 class Section(BaseModel):
@@ -62,6 +66,40 @@ class JudgeConfig(Section):
     name: str = "reference"
     cost_per_call: float = Field(0.0002, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CandidateJudgeConfig(JudgeConfig):
+    """A cheap judge (academy/judges/cheap.py): free unless said otherwise."""
+
+    cost_per_call: float = Field(0.0, ge=0)
+
+
+class DelegationConfig(Section):
+    """Reduce the supervisor's role (academy/judges/delegation.py): per neighbourhood of queries, a
+    cheaper judge that agrees with the supervisor judges instead, audited, and loses the job when
+    agreement drops. The nightly ``update_delegation`` step decides; the router and scorer obey."""
+
+    enabled: bool = True
+    registry_name: str = "academy-delegation"
+    # Tried in this order; the first that clears the bar in a neighbourhood gets it (cheapest first).
+    candidates: list[CandidateJudgeConfig] = Field(
+        default_factory=lambda: [CandidateJudgeConfig(name="ensemble"), CandidateJudgeConfig(name="verifier")]
+    )
+    accept_threshold: float = Field(0.5, gt=0, lt=1)  # a score at or above it accepts the answer
+    grant_agreement: float = Field(0.95, gt=0, le=1)  # accept/reject agreement needed to delegate ...
+    revoke_agreement: float = Field(0.9, gt=0, le=1)  # ... and below which a delegation is revoked
+    min_samples: int = Field(30, ge=1)  # paired judgements (supervisor + candidate) in the window
+    window: int = Field(200, ge=1)  # newest paired judgements per neighbourhood that count
+    audit_rate: float = Field(0.1, ge=0, le=1)  # delegated judgements still sent to the supervisor
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)  # newest pairs held out for the version's gate
+    l2: float = Field(1.0, gt=0)  # the verifier's ridge strength
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> DelegationConfig:
+        if self.revoke_agreement > self.grant_agreement:
+            raise ValueError("revoke_agreement must not exceed grant_agreement (hysteresis)")
+        return self
 
 
 class ModelConfig(Section):
@@ -254,11 +292,12 @@ class GapsConfig(Section):
 
 
 class DatasetConfig(Section):
-    confidence_threshold: float = Field(0.8, ge=0, le=1)  # winning answers scored below this teach nothing
+    # Winners judged below this never label eval/regression queries, and teach nothing when the
+    # ``metrics`` aspect is on (the train split keeps them, with their score, so it can be off).
+    confidence_threshold: float = Field(0.8, ge=0, le=1)
     eval_fraction: float = Field(0.2, gt=0, lt=1)  # share of queries held out, by hash of the query text
     regression_per_domain: int = Field(50, ge=1)  # held-out queries per domain in the regression set
     replay_fraction: float = Field(0.3, ge=0, le=1)  # old well-served traffic mixed in against forgetting
-    aspects: list[Literal["response", "reasoning"]] = Field(default_factory=lambda: ["response"])
     # Teacher answers served unjudged (sampled monitoring skips most) teach too, weighted by that
     # teacher's mean judged score: its track record is the confidence.
     trust_unjudged_teacher: bool = True
@@ -268,15 +307,39 @@ class DatasetConfig(Section):
 
 
 class DistillConfig(Section):
-    steps: int = Field(1200, ge=1)  # SFT steps per candidate (sequence-level distillation)
+    """How a candidate is trained. ``aspects`` apply to every domain not in ``domain_aspects``:
+    ``response`` and/or ``reasoning`` choose the SFT targets (both: each query taught both ways),
+    ``metrics`` weights examples by the judge's score and drops those below the dataset's
+    ``confidence_threshold``, ``peer`` adds ``peer_steps`` of logit distillation from a promoted peer
+    on that domain's examples. ``academy bench distill`` measures each mix (README)."""
+
+    steps: int = Field(1200, ge=0)  # SFT steps per candidate (0: peer logits only)
+    aspects: list[Aspect] = Field(default_factory=lambda: ["reasoning", "metrics"])
+    domain_aspects: dict[str, list[Aspect]] = Field(default_factory=dict)
     learning_rate: float = Field(2e-3, gt=0)
     batch_size: int = Field(64, ge=1)
     peer_steps: int = Field(100, ge=0)  # logit-distillation steps from a promoted peer after SFT (0 = off)
     peer_learning_rate: float = Field(5e-4, gt=0)
     peer_temperature: float = Field(1.0, gt=0)
     peer_alpha: float = Field(0.5, ge=0, le=1)  # weight of the peer's logits vs the winners' tokens
-    max_new_tokens: int = Field(24, ge=1)  # generation budget when evaluating
+    max_new_tokens: int = Field(72, ge=1)  # generation budget when evaluating (reasoning first)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _aspects(self) -> DistillConfig:
+        for domain, aspects in {"": self.aspects, **self.domain_aspects}.items():
+            where = f"domain_aspects.{domain}" if domain else "aspects"
+            if not set(aspects) & set(TARGET_ASPECTS):
+                raise ValueError(
+                    f"{where} needs 'response' and/or 'reasoning' (what to learn), got {aspects}"
+                )
+        if self.steps == 0 and self.peer_steps == 0:
+            raise ValueError("steps and peer_steps cannot both be 0: nothing would be trained")
+        return self
+
+    def aspects_for(self, domain: str) -> list[str]:
+        """The aspects ``domain``'s examples are trained with."""
+        return list(self.domain_aspects.get(domain, self.aspects))
 
 
 class GateConfig(Section):
@@ -324,6 +387,42 @@ class EvolutionConfig(Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 
+class DistillBenchConfig(Section):
+    """``academy bench distill``: every aspect mix on one frozen dataset (bench/distill.py)."""
+
+    out: Path = Path("bench/results/distill")  # report.md, results.json (work/ holds the models)
+    domains: list[str] = Field(default_factory=lambda: list(DOMAIN_NAMES))
+    train_per_domain: int = Field(
+        1500, ge=1
+    )  # distinct training queries per domain (fewer if the domain has fewer)
+    test_per_domain: int = Field(100, ge=1)  # held-out queries per domain (new operands)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)  # share of operand keys held out
+    teacher_error_rate: float = Field(0.1, ge=0, le=1)  # the noisy teacher's wrong answers
+    steps: int = Field(1000, ge=2)  # the budget every variant gets
+    learning_rate: float = Field(2e-3, gt=0)  # fresh students: the rate measured best from scratch
+    peer_fraction: float = Field(0.2, gt=0, lt=1)  # of the budget, spent on the peer's logits after SFT
+    max_new_tokens: int = Field(72, ge=1)  # reasoning is long: room for it before the answer
+    variants: list[str] = Field(
+        default_factory=lambda: [
+            "response", "response+metrics", "reasoning", "reasoning+metrics", "reasoning@clean",
+            "response@equal-time", "peer", "reasoning+metrics+peer",
+        ]
+    )  # fmt: skip
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _sane(self) -> DistillBenchConfig:
+        for domain in self.domains:
+            if domain not in DOMAIN_NAMES:
+                raise ValueError(f"unknown school domain {domain!r}; valid: {', '.join(DOMAIN_NAMES)}")
+        return self
+
+    @property
+    def peer_steps(self) -> int:
+        """Steps of the budget on the peer's logits, leaving at least one for SFT."""
+        return min(max(1, round(self.steps * self.peer_fraction)), self.steps - 1)
+
+
 class AcademyConfig(Section):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
@@ -331,11 +430,13 @@ class AcademyConfig(Section):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     models: list[ModelConfig] = Field(default_factory=list)
     router: RouterConfig = Field(default_factory=RouterConfig)
+    delegation: DelegationConfig = Field(default_factory=DelegationConfig)
     school: SchoolConfig = Field(default_factory=SchoolConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
+    distill_bench: DistillBenchConfig = Field(default_factory=DistillBenchConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
 

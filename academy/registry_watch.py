@@ -11,7 +11,8 @@ dict the router shares, priced like the first configured hf model. The registry'
 
 ``QualityModelWatcher`` does the same for the learned router (``router.learned.registry_name``, a
 managed model of kind "router", never served as a backend): when its ``@production`` version
-changes it is downloaded, loaded and set as ``router.quality_model``.
+changes it is downloaded, loaded and set as ``router.quality_model``. ``DelegationWatcher`` does it
+for the judges' delegation state (``delegation.registry_name``), installed in ``router.panel``.
 
 Nothing here may take the router down: an unreachable registry, a failed download or a broken
 version logs a warning, sets ``last_error`` and the last known versions keep serving. Registry calls
@@ -219,11 +220,13 @@ class RegistryWatcher(_Poller):
         return backend
 
 
-class QualityModelWatcher(_Poller):
-    """Keeps ``router.quality_model`` at the registry's ``@production`` version of
-    ``router.learned.registry_name``; on any failure the last loaded model keeps serving."""
+class ArtifactWatcher(_Poller):
+    """Keeps one non-student registry artifact (the learned router, the judges' delegation state)
+    at its ``@production`` version; on any failure the last loaded one keeps serving. Subclasses
+    say which model (``name``), when it applies (``enabled``), how to load a downloaded version
+    (``load``) and where it goes (``install``)."""
 
-    task_name = "academy-router-model-watch"
+    marker = ""  # the file every version's folder holds
 
     def __init__(
         self,
@@ -231,13 +234,11 @@ class QualityModelWatcher(_Poller):
         router: Router,
         config: AcademyConfig,
         cache_dir: Path,
-        dim: int = EMBEDDING_DIM,
     ) -> None:
         self.registry_factory = registry_factory
         self.router = router
         self.config = config
         self.cache_dir = Path(cache_dir)
-        self.dim = dim  # the embedding size the router queries with: a model of another size is refused
         self.version: int | None = None  # the registry version loaded into the router
         self.last_error: str | None = None
         self.syncs = 0
@@ -247,14 +248,23 @@ class QualityModelWatcher(_Poller):
 
     @property
     def name(self) -> str:
-        return self.config.router.learned.registry_name
+        raise NotImplementedError
+
+    def enabled(self) -> bool:
+        raise NotImplementedError
+
+    def load(self, version: int, path: Path) -> object:
+        raise NotImplementedError
+
+    def install(self, loaded: object) -> None:
+        raise NotImplementedError
 
     async def sync_once(self) -> int | None:
         """Load a changed ``@production`` version into the router; returns the version loaded (None:
         none yet). Never raises (except cancellation)."""
         async with self._lock:
             self.syncs += 1
-            if not (self.config.registry.serve_from_registry and self.config.router.learned.enabled):
+            if not (self.config.registry.serve_from_registry and self.enabled()):
                 return self.version
             try:
                 loaded = await asyncio.to_thread(self._load_changed)
@@ -262,22 +272,23 @@ class QualityModelWatcher(_Poller):
                 self._registry = None  # reconnect next time
                 self.last_error = f"{self.name}: {type(exc).__name__}: {exc}"
                 log.warning(
-                    "router model watcher: %s; keeping %s",
+                    "%s watcher: %s; keeping %s",
+                    self.name,
                     self.last_error,
-                    f"v{self.version}" if self.version else "no learned model",
+                    f"v{self.version}" if self.version else "nothing loaded",
                 )
                 return self.version
             self.last_error = None
             if loaded is not None:
-                version, model = loaded
-                self.router.quality_model = model
-                log.info("router model watcher: %s v%s loaded (was %s)", self.name, version, self.version)
+                version, artifact = loaded
+                self.install(artifact)
+                log.info("%s watcher: v%s loaded (was %s)", self.name, version, self.version)
                 self.version = version
             return self.version
 
-    def _load_changed(self) -> tuple[int, QualityModel] | None:
-        """Blocking: the ``@production`` model when it differs from the loaded one, else None."""
-        from registry.model_registry import ROUTER_MODEL_FILE, ModelNotFound
+    def _load_changed(self) -> tuple[int, object] | None:
+        """Blocking: the ``@production`` artifact when it differs from the loaded one, else None."""
+        from registry.model_registry import ModelNotFound
 
         if self._registry is None:
             self._registry = self.registry_factory()
@@ -287,13 +298,60 @@ class QualityModelWatcher(_Poller):
         try:
             production = registry.production(self.name)
         except ModelNotFound:
-            return None  # no router model trained yet
+            return None  # nothing trained yet
         if production is None or production.version == self.version:
             return None
-        path = registry.download(self.name, production.version, self.cache_dir, ROUTER_MODEL_FILE)
+        path = registry.download(self.name, production.version, self.cache_dir, self.marker)
+        return production.version, self.load(production.version, path)
+
+
+class QualityModelWatcher(ArtifactWatcher):
+    """Keeps ``router.quality_model`` at the registry's ``@production`` version of
+    ``router.learned.registry_name``."""
+
+    task_name = "academy-router-model-watch"
+    marker = "quality_model.json"  # registry.model_registry.ROUTER_MODEL_FILE
+
+    def __init__(self, *args, dim: int = EMBEDDING_DIM, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.dim = dim  # the embedding size the router queries with: a model of another size is refused
+
+    @property
+    def name(self) -> str:
+        return self.config.router.learned.registry_name
+
+    def enabled(self) -> bool:
+        return self.config.router.learned.enabled
+
+    def load(self, version: int, path: Path) -> QualityModel:
         model = QualityModel.load(path)
         if model.weights.shape[1] != self.dim + 1:
             raise QualityModelError(
-                f"v{production.version} expects {model.weights.shape[1] - 1}-d embeddings, the router has {self.dim}"
+                f"v{version} expects {model.weights.shape[1] - 1}-d embeddings, the router has {self.dim}"
             )
-        return production.version, model
+        return model
+
+    def install(self, loaded: object) -> None:
+        self.router.quality_model = loaded
+
+
+class DelegationWatcher(ArtifactWatcher):
+    """Keeps ``router.panel`` judging by the registry's ``@production`` delegation state."""
+
+    task_name = "academy-delegation-watch"
+    marker = "delegation.json"  # academy.judges.delegation.STATE_FILE
+
+    @property
+    def name(self) -> str:
+        return self.config.delegation.registry_name
+
+    def enabled(self) -> bool:
+        return self.config.delegation.enabled and self.router.panel is not None
+
+    def load(self, version: int, path: Path) -> object:
+        from academy.judges.delegation import DelegationState
+
+        return DelegationState.load(path)
+
+    def install(self, loaded: object) -> None:
+        self.router.panel.install(loaded)

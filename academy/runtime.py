@@ -13,7 +13,8 @@ from academy.backends import Backend, build_backend
 from academy.config import AcademyConfig
 from academy.embedder import Embedder
 from academy.judges import Judge, build_judge
-from academy.registry_watch import QualityModelWatcher, RegistryWatcher
+from academy.judges.delegation import JudgePanel
+from academy.registry_watch import DelegationWatcher, QualityModelWatcher, RegistryWatcher
 from academy.routing import ROUTER_CLS, Router
 from academy.store import TrafficStore
 
@@ -32,6 +33,12 @@ class Runtime:
     watcher: RegistryWatcher | None = field(default=None)  # set when any hf model exists
     # set when router.learned.enabled: loads the learned router model's @production version
     model_watcher: QualityModelWatcher | None = field(default=None)
+    # set when delegation.enabled: loads the judges' delegation state's @production version
+    delegation_watcher: DelegationWatcher | None = field(default=None)
+
+    @property
+    def watchers(self) -> list:
+        return [w for w in (self.watcher, self.model_watcher, self.delegation_watcher) if w is not None]
 
     @classmethod
     def build(cls, config: AcademyConfig, embedder: Embedder | None = None) -> Runtime:
@@ -52,27 +59,37 @@ class Runtime:
             model_watcher = QualityModelWatcher(
                 lambda: _registry_from_config(config), router, config, home / "registry-cache"
             )
-        return cls(config, embedder, store, backends, judge, router, watcher, model_watcher)
+        delegation_watcher = None
+        if config.delegation.enabled:
+            router.panel = JudgePanel(judge, config.delegation, backends, home)
+            delegation_watcher = DelegationWatcher(
+                lambda: _registry_from_config(config), router, config, home / "registry-cache"
+            )
+        return cls(
+            config, embedder, store, backends, judge, router, watcher, model_watcher, delegation_watcher
+        )
 
     async def start_watcher(self) -> None:
         """Serve the registry's ``@production`` versions now (one sync each; never fails startup),
         then keep polling every ``registry.poll_seconds`` on the running loop. A no-op without hf
-        models and without a learned router."""
-        for watcher in (self.watcher, self.model_watcher):
-            if watcher is not None and not watcher.running:
+        models, learned router or delegation."""
+        for watcher in self.watchers:
+            if not watcher.running:
                 await watcher.sync_once()
                 watcher.start()
 
     async def stop_watcher(self) -> None:
-        for watcher in (self.watcher, self.model_watcher):
-            if watcher is not None:
-                await watcher.stop()
+        for watcher in self.watchers:
+            await watcher.stop()
 
     async def aclose(self, close_embedder: bool = True) -> None:
         """Finish background work (shadowing, logging), then release clients and threads."""
         await self.stop_watcher()
         await self.router.drain()
-        await asyncio.gather(*(b.aclose() for b in self.backends.values()), self.judge.aclose())
+        closing = [b.aclose() for b in self.backends.values()] + [self.judge.aclose()]
+        if self.router.panel is not None:
+            closing.append(self.router.panel.aclose())
+        await asyncio.gather(*closing)
         if close_embedder:
             self.embedder.close()
 

@@ -119,7 +119,7 @@ def run_cycle_bench(
         "gaps": len(summary["gaps"]),
         "students": student_rows(cfg, summary),
         "stages": {s["student"]: s["stage"] for s in summary["students"]},
-        "train_seconds": {s["student"]: s["sft_seconds"] for s in summary["students"]},
+        "train_seconds": {s["student"]: s["train_seconds"] for s in summary["students"]},
         "after": next_day,
     }
 

@@ -28,13 +28,14 @@ def simulated_week(
     days: int | None = None,
     queries_per_day: int | None = None,
     out: str | None = None,
+    delegation: bool | None = None,
 ) -> dict[str, Any]:
     """Day d: route through Academy and the static baseline; night d: nightly_evolution (after the
     last day only the scorer, so that day's monitoring is paid for). Then account and report."""
     started = time.perf_counter()
     trace = Path(traffic) if traffic else None
     overrides = {"days": days, "queries_per_day": queries_per_day}
-    cfg = demo_config(load_config(config_path), quick, Path(home) if home else None, trace, overrides)
+    cfg = demo_config(load_config(config_path), quick, Path(home) if home else None, trace, overrides, delegation)
     prepared = t.prepare_demo(cfg)
     plans = t.plan_week(cfg, trace)
     rows, nights = [], {}

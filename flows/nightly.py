@@ -96,7 +96,7 @@ def evolve_student(
         **promotion,
         "gaps": gaps,
         "spawn": spawn,
-        "sft_seconds": trained["sft_seconds"],
+        "train_seconds": trained["train_seconds"],
         "evaluation": evaluation,
     }
 
@@ -132,16 +132,25 @@ def train_router_model(
     return t.train_router(_config(config_path, home), night)
 
 
+@flow(name="update_delegation")
+def update_delegation(
+    config_path: str = DEFAULT_CONFIG, home: str | None = None, night: str = ""
+) -> dict[str, Any]:
+    """Measure where cheap judges agree with the supervisor; delegate or revoke per cluster (gated)."""
+    return t.update_delegation(_config(config_path, home), night)
+
+
 @flow(name="nightly_evolution")
 def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None) -> dict[str, Any]:
-    """Score -> router model -> gaps -> datasets -> (distill -> evaluate -> register -> promote) per
-    student -> roles."""
+    """Score -> router model -> gaps -> judges' delegation -> datasets -> (distill -> evaluate ->
+    register -> promote) per student -> roles."""
     started, night = time.perf_counter(), datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     cfg = _config(config_path, home)
     bootstrapped = t.bootstrap_registry(cfg)
     scoring = score_traffic(config_path, home)
     router_model = train_router_model(config_path, home, night)
     gaps = mine_gaps(config_path, home)
+    delegation = update_delegation(config_path, home, night)
     lineage = build_distillation_dataset(config_path, home)
     plan = t.plan_students(cfg)
     students = [
@@ -155,6 +164,7 @@ def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None
         "bootstrapped": bootstrapped,
         "scoring": scoring,
         "router_model": router_model,
+        "delegation": delegation,
         "gaps": gaps["selected"],
         "lineage": lineage,
         "students": students,

@@ -166,13 +166,14 @@ def create_student(
     path: Path,
     config: StudentConfig,
     corpus: Iterable[str],
-    warm_start: list[tuple[str, str]] | None = None,
+    warm_start: list[tuple[str, str]] | list[tuple[str, str, str | None]] | None = None,
     seed: int = 0,
 ) -> Path:
     """Create a student directory loadable offline with ``from_pretrained``; returns ``path``.
 
     The tokenizer is trained on ``corpus`` plus the formatted warm-start examples (so the template
-    tokens are in the vocabulary). With ``warm_start`` pairs and ``config.warm_start_steps > 0``
+    tokens are in the vocabulary). With ``warm_start`` pairs (or (query, answer, reasoning) triples:
+    the student then learns to write the reasoning first) and ``config.warm_start_steps > 0``
     the fresh model is fine-tuned on them, so a new student answers something on day one instead
     of emitting noise. The caller chooses the pairs (``config.warm_start_examples`` is their
     intended count). ``student.json`` records how the student was made.
@@ -182,7 +183,7 @@ def create_student(
     path = Path(path)
     set_seed(seed)
     warm_start = list(warm_start or [])
-    templated = (format_prompt(q) + format_target(a) for q, a in warm_start)
+    templated = (format_prompt(q) + format_target(a, *r) for q, a, *r in warm_start)
     tokenizer = train_tokenizer(chain(corpus, templated), config.vocab_size)
     tokenizer.model_max_length = config.max_length
     model = build_student(config, tokenizer)
@@ -193,7 +194,10 @@ def create_student(
     metadata = _metadata(model, config, seed, warm_start, stats)
     (path / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     if warm_start:  # what the student already knows: nightly runs rehearse it against forgetting
-        lines = (json.dumps({"query": q, "answer": a}) for q, a in warm_start)
+        lines = (
+            json.dumps({"query": q, "answer": a} | ({"reasoning": r[0]} if r and r[0] else {}))
+            for q, a, *r in warm_start
+        )
         (path / REHEARSAL_FILE).write_text("\n".join(lines) + "\n")
     return path
 

@@ -75,7 +75,9 @@ STUDENT_KIND = "student"  # the kind of a registered model without a kind tag
 ROUTER_KIND = "router"
 ROUTER_ROLE = "router"  # the role tag of a router model: never served as a backend, never on the ladder
 ROUTER_ARTIFACT_NAME = "router_model"  # the run artifact folder a router version points at
-ROUTER_MODEL_FILE = "quality_model.json"  # academy.routing.quality_model.META_FILE: a router version's marker
+ROUTER_MODEL_FILE = "quality_model.json"
+DELEGATION_KIND = "delegation"  # academy.judges.delegation.DelegationState versions
+DELEGATION_FILE = "delegation.json"  # academy.judges.delegation.STATE_FILE: a delegation version's marker  # academy.routing.quality_model.META_FILE: a router version's marker
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
@@ -291,7 +293,10 @@ class ModelRegistry:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
-            what = "The learned router model" if kind == ROUTER_KIND else "An Academy student"
+            what = {
+                ROUTER_KIND: "The learned router model",
+                DELEGATION_KIND: "The judges' delegation state",
+            }.get(kind or STUDENT_KIND, "An Academy student")
             self.client.create_registered_model(
                 name,
                 tags={TAG_MANAGED: "true", TAG_ROLE: role, **({TAG_KIND: kind} if kind else {})},
@@ -404,7 +409,6 @@ class ModelRegistry:
             raise
         return self._info(client.get_model_version(name, mv.version))
 
-    @_wrap_errors
     def register_router_model(
         self,
         name: str,
@@ -415,21 +419,51 @@ class ModelRegistry:
         tags: dict[str, str] | None = None,
         run_name: str | None = None,
     ) -> VersionInfo:
-        """Log one run for a trained router quality model and register it as a new ``candidate``
-        version of ``name`` (created as a managed model, ``academy.kind=router``, role "router").
+        """A trained router quality model as a new ``candidate`` version of ``name`` (kind router);
+        see :meth:`register_artifact_model`."""
+        return self.register_artifact_model(
+            name,
+            model_dir,
+            required_file=ROUTER_MODEL_FILE,
+            kind=ROUTER_KIND,
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            run_name=run_name,
+        )
 
-        The run (tag ``academy.kind=router``) holds ``params``, ``metrics`` (non-finite values are
-        left out) and ``model_dir`` as the artifact folder ``router_model/``; the version's source
-        is that folder, so ``download`` materialises exactly what ``QualityModel.load`` reads.
+    @_wrap_errors
+    def register_artifact_model(
+        self,
+        name: str,
+        model_dir: Path,
+        *,
+        required_file: str,
+        kind: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str] | None = None,
+        run_name: str | None = None,
+        text_artifacts: dict[str, str] | None = None,
+    ) -> VersionInfo:
+        """Log one run for a non-student artifact (the learned router, the judges' delegation
+        state) and register it as a new ``candidate`` version of ``name``, created as a managed
+        model tagged ``academy.kind=<kind>`` with role "router" (never served as a backend, never
+        on the role ladder).
+
+        The run (tag ``academy.kind=<kind>``) holds ``params``, ``metrics`` (non-finite values are
+        left out), ``text_artifacts`` and ``model_dir`` as the artifact folder
+        ``router_model/``; the version's source is that folder, so ``download`` materialises
+        exactly what the loader reads (``required_file`` marks it).
         """
         model_dir = Path(model_dir)
-        if not (model_dir / ROUTER_MODEL_FILE).is_file():
-            raise RegistryError(f"no router model at {model_dir} ({ROUTER_MODEL_FILE} missing)")
+        if not (model_dir / required_file).is_file():
+            raise RegistryError(f"no {kind} model at {model_dir} ({required_file} missing)")
         client = self.client
-        self._ensure_registered(name, ROUTER_ROLE, ROUTER_KIND)  # refuses a student of that name early
+        self._ensure_registered(name, ROUTER_ROLE, kind)  # refuses a student of that name early
         run_tags = {
             GIT_COMMIT_TAG: git_commit(),
-            TAG_KIND: ROUTER_KIND,
+            TAG_KIND: kind,
             "academy.model": name,
             **(tags or {}),
         }
@@ -438,6 +472,8 @@ class ModelRegistry:
         finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
         try:
             self._log_params_metrics(run_id, params, finite, None)
+            for file_name, text in (text_artifacts or {}).items():
+                client.log_text(run_id, text, file_name)
             client.log_artifacts(run_id, str(model_dir), ROUTER_ARTIFACT_NAME)
             source = f"{run.info.artifact_uri.rstrip('/')}/{ROUTER_ARTIFACT_NAME}"
             mv = client.create_model_version(
@@ -445,7 +481,7 @@ class ModelRegistry:
                 source=source,
                 run_id=run_id,
                 tags={TAG_STAGE: "candidate", TAG_TRANSITIONS: "[]"},
-                description=f"{name} (learned router) trained in run {run_id}",
+                description=f"{name} ({kind}) trained in run {run_id}",
             )
             self._append_transition(name, int(mv.version), None, "candidate", "registered", finite)
             client.set_terminated(run_id, "FINISHED")
@@ -813,7 +849,8 @@ class ModelRegistry:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         if required_file is None:
-            required_file = ROUTER_MODEL_FILE if self.kind(name) == ROUTER_KIND else "MLmodel"
+            markers = {ROUTER_KIND: ROUTER_MODEL_FILE, DELEGATION_KIND: DELEGATION_FILE}
+            required_file = markers.get(self.kind(name), "MLmodel")
         target = Path(cache_dir) / name / str(int(version))
         if (target / required_file).is_file():
             return target

@@ -29,6 +29,7 @@ register_version = task(name="register_version", **TASK)(steps.register)
 promote = task(name="promote", **TASK)(steps.promote)
 update_roles = task(name="update_roles", **TASK)(steps.update_roles)
 train_router = task(name="train_router_model", **TASK)(steps.train_router_model)
+update_delegation = task(name="update_delegation", **TASK)(steps.update_delegation)
 
 
 @task(name="mine_gaps", **TASK)

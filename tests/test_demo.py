@@ -84,24 +84,30 @@ def test_oracle_takes_the_cheapest_right_model_and_the_teacher_when_none_is_righ
     assert name == "s2" and best == {"cost": 3.0, "quality": pytest.approx(2 / 3)}
 
 
-def served(route: str, model: str, cost: float, quality: float, judge_calls: int = 0) -> Served:
+def served(
+    route: str, model: str, cost: float, quality: float, judge_calls: int = 0, supervised: int = 0
+) -> Served:
     role = "teacher" if model == "teacher" else "student"
-    return Served("id", "units", route, model, role, "a", cost, judge_calls, 0.1 * judge_calls, quality)
+    return Served(
+        "id", "units", route, model, role, "a", cost, judge_calls, 0.1 * judge_calls, quality, supervised
+    )
 
 
 def test_day_accounting_charges_monitoring_and_training_and_divides_by_the_teacher():
     answers = answers_for(
         {"teacher": [1.0, 1.0], "s1": [1.0, 0.0]}, {"teacher": [1.0, 1.0], "s1": [0.1, 0.1]}
     )
-    academy = [served("novel", "teacher", 1.5, 1.0, 2), served("familiar", "s1", 0.1, 1.0)]
+    academy = [served("novel", "teacher", 1.5, 1.0, 2, supervised=1), served("familiar", "s1", 0.1, 1.0)]
     static = [served("novel", "teacher", 1.5, 1.0, 2), served("familiar", "teacher", 1.0, 1.0)]
-    night = acc.NightCosts(judge_calls=3, judge_cost=0.3, training_seconds=3600, training_cost=0.1)
+    night = acc.NightCosts(
+        judge_calls=3, judge_cost=0.3, training_seconds=3600, training_cost=0.1, supervisor_calls=2
+    )
     row = acc.account_day(2, ["x"], academy, static, answers, "teacher", night)
     assert row["policies"]["academy"]["cost"] == pytest.approx(1.6 + 0.3 + 0.1)
     assert row["policies"]["academy"]["cost_ratio"] == pytest.approx(2.0 / 2.0)
     assert row["policies"]["static"]["cost_ratio"] == pytest.approx(2.5 / 2.0)
     assert row["policies"]["oracle"]["cost"] == pytest.approx(0.1 + 1.0)
-    assert row["academy"]["judge_calls"] == {"online": 2, "nightly": 3}
+    assert row["academy"]["judge_calls"] == {"online": 2, "nightly": 3, "supervisor": 3, "delegated": 2}
     assert row["academy"]["cost"]["judge"] == pytest.approx(0.2 + 0.3)
     assert row["academy"]["served_by_role"] == {"teacher": 1, "student": 1}
     total = acc.overall([row, row | {"queries": 2}])

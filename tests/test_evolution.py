@@ -7,9 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from academy.config import DatasetConfig, GapsConfig, GateConfig, JudgeConfig, RolesConfig, ScoringConfig
+from academy.config import (
+    DatasetConfig,
+    DistillConfig,
+    GapsConfig,
+    GateConfig,
+    JudgeConfig,
+    RolesConfig,
+    ScoringConfig,
+)
 from academy.evolution.clustering import choose_k, kmeans
-from academy.evolution.dataset import build_distillation_dataset, training_set, write_datasets
+from academy.evolution.dataset import build_distillation_dataset, training_examples, write_datasets
 from academy.evolution.evaluation import EvalResult
 from academy.evolution.gaps import cluster_queries, mine_gaps
 from academy.evolution.promotion import next_role, quality_gate
@@ -193,23 +201,31 @@ def test_distillation_dataset(traffic, tmp_path):
     assert row["completion"] == " " + row["answer"] and row["completion_reasoning"].endswith(
         "=> " + row["answer"]
     )
-    both = training_set(splits["train"], ["response", "reasoning"])
-    assert len(both) == len(train) + train["completion_reasoning"].notna().sum()
+    both = training_examples(splits["train"], DistillConfig(aspects=["response", "reasoning"]), 0.8)
+    assert len(both.sft) == len(train) + train["completion_reasoning"].notna().sum() and len(both.peer) == 0
     write_datasets(tmp_path / "d1", splits)
     write_datasets(tmp_path / "d2", build_distillation_dataset(snapshot, clusters, report, config))
     for name in ("train.parquet", "eval.parquet", "regression.parquet"):
         assert file_md5(tmp_path / "d1" / name) == file_md5(tmp_path / "d2" / name)
 
 
-def test_low_confidence_winners_teach_nothing(traffic, tmp_path):
+def test_low_confidence_winners_teach_only_without_the_metrics_aspect(traffic, tmp_path):
     export_snapshot(traffic, tmp_path / "snap")
     snapshot = read_snapshot(tmp_path / "snap")
     snapshot.answers.loc[snapshot.answers["model"] == "teacher", "judge_score"] = 0.5
     clusters = pd.Series(0, index=snapshot.queries["id"].to_numpy())
     report = mine_gaps(snapshot, clusters, aggregate(snapshot, clusters), GapsConfig(min_queries=10))
     splits = build_distillation_dataset(snapshot, clusters, report, DatasetConfig(confidence_threshold=0.8))
-    assert set(splits["train"]["source_model"]) == {"student-1"}  # only its right units answers qualify
-    assert set(splits["train"]["domain"]) == {"units"}
+    train = splits["train"].to_pandas()
+    assert set(train["source_model"]) == {"teacher", "student-1"}  # kept, with their scores
+    for held_out in (splits["eval"], splits["regression"]):  # never a label of a held-out query
+        assert set(held_out["source_model"]) <= {"student-1"} and min(held_out["weight"], default=1) >= 0.8
+    weighted = training_examples(splits["train"], DistillConfig(aspects=["response", "metrics"]), 0.8)
+    trusted = train[train["weight"] >= 0.8]
+    assert len(weighted.sft) == len(trusted) and set(trusted["domain"]) == {"units"}
+    assert sorted(weighted.sft["weight"]) == sorted(trusted["weight"])
+    everything = training_examples(splits["train"], DistillConfig(aspects=["response"]), 0.8)
+    assert len(everything.sft) == len(train) and set(everything.sft["weight"]) == {1.0}
 
 
 def _result(gap, **domains):
@@ -266,15 +282,17 @@ def test_distill_student_learns_from_a_peer_that_shares_the_tokenizer(tiny_stude
     import datasets as hf_datasets
 
     from academy.config import DistillConfig
+    from academy.evolution.dataset import TrainingExamples
     from academy.evolution.training import distill_student, spawn_student_dir
     from models.student import create_student, load_student
     from tests.conftest import TINY_STUDENT
 
     examples = School(seed=5).generate_domain("units", 64)
-    train = hf_datasets.Dataset.from_dict(
+    rows = hf_datasets.Dataset.from_dict(
         {"prompt": [f"Q: {e.query}\nA:" for e in examples], "completion": [f" {e.reference}" for e in examples],
          "weight": [1.0] * len(examples)}
     )  # fmt: skip
+    train = TrainingExamples(sft=rows, peer=rows)
     config = DistillConfig(steps=3, batch_size=8, peer_steps=3)
     base = spawn_student_dir(tiny_student_dir, tmp_path / "base", TINY_STUDENT)
     stats = distill_student(base, tmp_path / "out", train, config, max_length=64, peer_dir=tiny_student_dir)

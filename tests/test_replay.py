@@ -182,7 +182,9 @@ def write_routellm_fixture(root: Path) -> Path:
         for i in range(30):
             writer.writerow([f"What is {i} plus {i}?", str(i % 3 == 0), "True"])
         writer.writerow(["What is 0 plus 0?", "True", "True"])  # a duplicate prompt
-    (folder / "gsm8k_contaminated_prompts.jsonl").write_text(json.dumps({"eval_prompt": "What is 1 plus 1?"}) + "\n")
+    (folder / "gsm8k_contaminated_prompts.jsonl").write_text(
+        json.dumps({"eval_prompt": "What is 1 plus 1?"}) + "\n"
+    )
     return root
 
 
@@ -220,7 +222,9 @@ def test_bench_replay_command_prints_json_per_set(tmp_path):
     report = json.loads(result.stdout)
     gsm8k = report["gsm8k"]
     assert {"apgr", "cpt50", "cpt80", "saved_at_95"} <= set(gsm8k)
-    assert {"random", "always_strong", "always_weak", "best_single", "oracle", "knn_only"} <= set(gsm8k["baselines"])
+    assert {"random", "always_strong", "always_weak", "best_single", "oracle", "knn_only"} <= set(
+        gsm8k["baselines"]
+    )
     assert gsm8k["baselines"]["random"]["cpt50"] == pytest.approx(0.5, abs=0.02)
     assert (tmp_path / "out" / "report.md").read_text().count("gsm8k") >= 1
     assert (tmp_path / "out" / "gsm8k.png").stat().st_size > 1000

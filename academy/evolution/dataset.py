@@ -1,24 +1,27 @@
 """Distillation datasets: what the winners said, turned into prompt/completion pairs.
 
-For each selected gap, the winning answer of every query (the best judged answer, if judged at
-least ``confidence_threshold``) becomes a training example weighted by that score. Reasoning is a
-separate aspect: ``completion`` is the answer alone, ``completion_reasoning`` is the winner's
-rationale then the answer (``models.student.format_target``); ``aspects`` in config choose which
-the student learns. Queries are deduplicated by their normalised text and split into train/eval by
-a hash of that text, so a query (and all its paraphrase-identical copies) is on one side only, on
-every night. ``regression.parquet`` holds held-out queries of every domain: the gate checks that a
-candidate forgets nothing. Written as Parquet from ``datasets.Dataset``: same snapshot, same bytes.
+For each selected gap, the winning answer of every query (its best judged answer) becomes a
+training example carrying that judge score as ``weight``. Every aspect of it is kept, so training
+can choose (``DistillConfig.aspects``, per domain): ``completion`` is the answer alone,
+``completion_reasoning`` the winner's rationale then the answer (``models.student.format_target``),
+``weight`` the judge's confidence. Low-confidence winners stay in ``train`` (the ``metrics`` aspect
+drops or down-weights them at training time) but never label ``eval`` or ``regression`` queries.
+Queries are deduplicated by their normalised text and split into train/eval by a hash of that text,
+so a query (and all its paraphrase-identical copies) is on one side only, on every night.
+``regression.parquet`` holds held-out queries of every domain: the gate checks that a candidate
+forgets nothing. Written as Parquet from ``datasets.Dataset``: same snapshot, same bytes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import pandas as pd
 
 from academy.backends.reference import unit_draw
-from academy.config import DatasetConfig
+from academy.config import DatasetConfig, DistillConfig
 from academy.evolution.gaps import GapReport
 from academy.evolution.scoring import winners
 from academy.evolution.snapshot import UNKNOWN_DOMAIN, Snapshot
@@ -34,7 +37,7 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def trusted_teacher_answers(answers: pd.DataFrame, threshold: float) -> pd.DataFrame:
+def trusted_teacher_answers(answers: pd.DataFrame, threshold: float = 0.0) -> pd.DataFrame:
     """Served, unjudged teacher answers scored with their model's mean judged score (its track
     record), kept when that clears ``threshold``. A judged answer of the same query ranks first."""
     teachers = answers[(answers["role"] == "teacher") & answers["error"].isna()]
@@ -45,11 +48,10 @@ def trusted_teacher_answers(answers: pd.DataFrame, threshold: float) -> pd.DataF
 
 
 def winning_examples(snapshot: Snapshot, clusters: pd.Series, config: DatasetConfig) -> pd.DataFrame:
-    """One row per distinct query: its best judged answer above the threshold, and its split."""
-    judged = winners(snapshot.answers)
-    best = judged[judged["judge_score"] >= config.confidence_threshold]
+    """One row per distinct query: its best judged answer (whatever its score), and its split."""
+    best = winners(snapshot.answers)
     if config.trust_unjudged_teacher:
-        best = pd.concat([best, trusted_teacher_answers(snapshot.answers, config.confidence_threshold)])
+        best = pd.concat([best, trusted_teacher_answers(snapshot.answers)])
     best = best.sort_values(["query_id", "judge_score", "cost", "model"], ascending=[True, False, True, True])
     best = best.drop_duplicates("query_id")
     queries = snapshot.queries[["id", "text", "domain"]].rename(columns={"id": "query_id", "text": "query"})
@@ -69,8 +71,10 @@ def winning_examples(snapshot: Snapshot, clusters: pd.Series, config: DatasetCon
 def build_distillation_dataset(
     snapshot: Snapshot, clusters: pd.Series, gaps: GapReport, config: DatasetConfig
 ) -> dict[str, datasets.Dataset]:
-    """``train`` (gap examples plus replay), ``eval`` (held-out gap queries), ``regression``."""
+    """``train`` (gap examples plus replay), ``eval`` (held-out gap queries), ``regression``.
+    Only winners judged at least ``confidence_threshold`` label the two held-out sets."""
     rows = winning_examples(snapshot, clusters, config)
+    trusted = rows["weight"] >= config.confidence_threshold
     owner = {g.cluster: g.best_student or "" for g in gaps.selected}
     in_gap = rows["cluster"].isin(owner)
     gap_rows = rows[in_gap].assign(gap=lambda r: r["cluster"], student=lambda r: r["cluster"].map(owner))
@@ -78,19 +82,19 @@ def build_distillation_dataset(
     replay_pool = rows[~in_gap & (rows["split"] == "train")].sort_values("order")
     replay = replay_pool.head(round(len(train) * config.replay_fraction)).assign(gap=REPLAY_GAP, student="")
     regression = (
-        rows[rows["split"] == "eval"]
+        rows[(rows["split"] == "eval") & trusted]
         .sort_values("order")
         .groupby("domain")
         .head(config.regression_per_domain)
     )
     return {
-        "train": _to_dataset(pd.concat([train, replay])),
-        "eval": _to_dataset(gap_rows[gap_rows["split"] == "eval"]),
-        "regression": _to_dataset(regression.assign(gap=REPLAY_GAP, student="")),
+        "train": to_dataset(pd.concat([train, replay])),
+        "eval": to_dataset(gap_rows[(gap_rows["split"] == "eval") & trusted[in_gap]]),
+        "regression": to_dataset(regression.assign(gap=REPLAY_GAP, student="")),
     }
 
 
-def _to_dataset(rows: pd.DataFrame) -> datasets.Dataset:
+def to_dataset(rows: pd.DataFrame) -> datasets.Dataset:
     rows = rows.sort_values(["gap", "order", "query_id"]) if len(rows) else rows
     reasoning = [r if isinstance(r, str) and r.strip() else None for r in rows.get("reasoning", [])]
     frame = pd.DataFrame(
@@ -142,7 +146,7 @@ def read_datasets(out_dir: Path) -> dict[str, datasets.Dataset]:
 
 
 def with_rehearsal(
-    training: datasets.Dataset, pairs: list[tuple[str, str]], fraction: float
+    training: datasets.Dataset, pairs: list[tuple[str, str, str | None]], fraction: float
 ) -> datasets.Dataset:
     """Add every one of the student's own warm-start pairs, weighted so that together they draw
     ``fraction`` x the sampling weight of tonight's rows (training resamples by weight).
@@ -155,8 +159,8 @@ def with_rehearsal(
         return training
     weight = fraction * float(sum(training["weight"])) / len(pairs)
     rows = {
-        "prompt": [format_prompt(q) for q, _ in pairs],
-        "completion": [format_target(a) for _, a in pairs],
+        "prompt": [format_prompt(q) for q, *_ in pairs],
+        "completion": [format_target(a, *r) for _, a, *r in pairs],
         "weight": [weight] * len(pairs),
     }
     return datasets.concatenate_datasets(
@@ -164,18 +168,51 @@ def with_rehearsal(
     )
 
 
-def training_set(train: datasets.Dataset, aspects: list[str]) -> datasets.Dataset:
-    """prompt/completion/weight rows for the chosen aspects; both aspects make a multi-task mix
-    (each query taught once as a bare answer and once as rationale-then-answer)."""
-    prompts, completions, weights = [], [], []
+@dataclass(frozen=True)
+class TrainingExamples:
+    """What one candidate trains on: ``sft`` (prompt/completion/weight rows for sequence-level
+    distillation) and ``peer`` (the rows of domains whose aspects include ``peer``, for logit
+    distillation from a promoted peer; empty when none do)."""
+
+    sft: datasets.Dataset
+    peer: datasets.Dataset
+
+
+def training_examples(train: datasets.Dataset, config: DistillConfig, threshold: float) -> TrainingExamples:
+    """Each row trained as its domain's aspects say (``DistillConfig.aspects_for``).
+
+    ``response``/``reasoning`` choose the targets (both: the query is taught twice, once each way; a
+    row without reasoning falls back to its answer). With ``metrics`` the judge's score is the
+    example's sampling weight and rows scored below ``threshold`` are dropped; without it every
+    winner counts once, right or wrong. ``peer`` puts the same rows in the peer set.
+    """
+    sft: dict[str, list] = {"prompt": [], "completion": [], "weight": []}
+    peer: dict[str, list] = {"prompt": [], "completion": [], "weight": []}
     for row in train:
-        targets = []
-        if "response" in aspects:
-            targets.append(row["completion"])
-        if "reasoning" in aspects and row["completion_reasoning"]:
-            targets.append(row["completion_reasoning"])
-        for target in targets or [row["completion"]]:
-            prompts.append(row["prompt"])
-            completions.append(target)
-            weights.append(float(row["weight"]))
-    return datasets.Dataset.from_dict({"prompt": prompts, "completion": completions, "weight": weights})
+        aspects = config.aspects_for(row["domain"])
+        if "metrics" in aspects and row["weight"] < threshold:
+            continue
+        weight = float(row["weight"]) if "metrics" in aspects else 1.0
+        for target in _targets(row, aspects):
+            for rows in (sft, peer) if "peer" in aspects else (sft,):
+                rows["prompt"].append(row["prompt"])
+                rows["completion"].append(target)
+                rows["weight"].append(weight)
+    return TrainingExamples(_prompt_completions(sft), _prompt_completions(peer))
+
+
+def _targets(row: dict, aspects: list[str]) -> list[str]:
+    reasoning = row["completion_reasoning"] or row["completion"]
+    wanted = {"response": row["completion"], "reasoning": reasoning}
+    return list(dict.fromkeys(wanted[a] for a in ("response", "reasoning") if a in aspects))
+
+
+def _prompt_completions(rows: dict[str, list]) -> datasets.Dataset:
+    features = datasets.Features(
+        {
+            "prompt": datasets.Value("string"),
+            "completion": datasets.Value("string"),
+            "weight": datasets.Value("float64"),
+        }
+    )
+    return datasets.Dataset.from_dict(rows, features=features)

@@ -16,7 +16,8 @@ import pandas as pd
 from academy.backends.reference import unit_draw
 from academy.evolution.snapshot import EVALUATION_ROUTE, UNKNOWN_DOMAIN, Snapshot
 from academy.judges import Judge, JudgeRequest
-from academy.store import ScoreRecord, TrafficStore
+from academy.judges.delegation import JudgePanel
+from academy.store import VECTOR_COLUMN, ScoreRecord, TrafficStore
 
 AGGREGATE_KEYS = ["model", "domain", "cluster"]
 
@@ -26,6 +27,7 @@ class ScoringSummary:
     judged: int
     failed: int
     judge_cost: float
+    supervisor_calls: int = 0  # of judged + failed, those the supervisor made (the rest: delegated)
 
 
 def unscored_answers(store: TrafficStore) -> pd.DataFrame:
@@ -47,24 +49,75 @@ def monitored(answer_ids: pd.Series, sample_rate: float, seed: int) -> pd.Series
 
 
 def score_unscored(
-    store: TrafficStore, judge: Judge, batch_size: int, sample_rate: float = 1.0, seed: int = 0
+    store: TrafficStore,
+    judge: Judge,
+    batch_size: int,
+    sample_rate: float = 1.0,
+    seed: int = 0,
+    panel: JudgePanel | None = None,
 ) -> ScoringSummary:
-    """Judge the unscored answers (a ``sample_rate`` share of them) in batches; store the scores."""
+    """Judge the unscored answers (a ``sample_rate`` share of them) in batches; store the scores.
+    With a ``panel`` holding a delegation state, each query's answers go to whoever judges its
+    neighbourhood (a delegated candidate, an audit or the supervisor), with the query's other
+    answers as context."""
     todo = unscored_answers(store)
     todo = todo[monitored(todo["id"], sample_rate, seed)] if len(todo) else todo
+    if panel is not None and panel.state is not None and len(todo):
+        todo = todo.sort_values(["query_id", "id"]).reset_index(drop=True)
+        context = _query_context(store, set(todo["query_id"]))
     records: list[ScoreRecord] = []
     for start in range(0, len(todo), batch_size):
         batch = todo.iloc[start : start + batch_size]
-        records += asyncio.run(_judge_batch(judge, batch))
+        if panel is not None and panel.state is not None:
+            records += asyncio.run(_judge_by_query(panel, batch, context))
+        else:
+            records += asyncio.run(_judge_batch(judge, batch))
         store.log_scores(records[-len(batch) :])
     failed = sum(r.judge_score is None for r in records)
-    return ScoringSummary(len(records) - failed, failed, float(sum(r.judge_cost for r in records)))
+    supervised = sum(r.judge_name == judge.name for r in records)
+    return ScoringSummary(
+        len(records) - failed, failed, float(sum(r.judge_cost for r in records)), supervised
+    )
 
 
 async def _judge_batch(judge: Judge, batch: pd.DataFrame) -> list[ScoreRecord]:
     rows = list(_rows(batch))
     requests = [JudgeRequest(row.text, row.answer_text, row.model) for row in rows]
-    judgements = await judge.ajudge(requests)
+    return _records(rows, await judge.ajudge(requests), judge.name)
+
+
+def _query_context(store: TrafficStore, query_ids: set[str]) -> dict[str, tuple[np.ndarray, dict[str, str]]]:
+    """query id -> (its embedding, every answer without error: model -> text)."""
+    queries = store.queries_frame()
+    queries = queries[queries["id"].isin(query_ids)]
+    answers = store.answers_frame()
+    answers = answers[answers["query_id"].isin(query_ids) & answers["error"].isna()]
+    texts = {q: dict(zip(g["model"], g["text"])) for q, g in answers.groupby("query_id")}
+    return {
+        q: (np.asarray(e, dtype=np.float32), texts.get(q, {}))
+        for q, e in zip(queries["id"], queries[VECTOR_COLUMN])
+    }
+
+
+async def _judge_by_query(
+    panel: JudgePanel, batch: pd.DataFrame, context: dict[str, tuple[np.ndarray, dict[str, str]]]
+) -> list[ScoreRecord]:
+    records = []
+    for query_id, group in batch.groupby("query_id", sort=False):
+        embedding, texts = context.get(query_id, (None, {}))
+        rows = list(_rows(group))
+        requests = [
+            JudgeRequest(
+                row.text, row.answer_text, row.model, peers={m: t for m, t in texts.items() if m != row.model}
+            )
+            for row in rows
+        ]
+        judgements = await panel.ajudge(requests, embedding, f"{query_id}:night")
+        records += _records(rows, judgements, panel.supervisor.name)
+    return records
+
+
+def _records(rows: list, judgements: list, default_name: str) -> list[ScoreRecord]:
     return [
         ScoreRecord(
             id=row.id,
@@ -72,7 +125,7 @@ async def _judge_batch(judge: Judge, batch: pd.DataFrame) -> list[ScoreRecord]:
             tenant=row.tenant,
             model=row.model,
             judge_score=j.score,
-            judge_name=j.judge or judge.name,
+            judge_name=j.judge or default_name,
             judge_cost=j.cost,
             error=j.error,
         )

@@ -8,7 +8,8 @@ the DVC stages call them without Prefect. Each step reads what the previous one 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import datasets
 from academy.config import AcademyConfig
 from academy.evolution import dataset as ds
 from academy.evolution import students as st
+from academy.evolution.delegation import update_delegation as update_delegation
 from academy.evolution.evaluation import EvalResult, evaluate_model, logged_predictions, score_predictions
 from academy.evolution.evidence import log_evaluation_evidence
 from academy.evolution.gaps import GapReport, cluster_queries, mine_gaps, read_gaps, write_gaps
@@ -38,12 +40,31 @@ def score_traffic(cfg: AcademyConfig) -> dict[str, Any]:
 
     store = TrafficStore(cfg.paths.store, cfg.store)
     judge = build_judge(cfg.judge, home=cfg.paths.home)
+    panel = delegation_panel(cfg, judge)
     try:
         scoring = cfg.evolution.scoring
-        summary = score_unscored(store, judge, scoring.batch_size, scoring.sample_rate, scoring.seed)
+        summary = score_unscored(store, judge, scoring.batch_size, scoring.sample_rate, scoring.seed, panel)
     finally:
         asyncio.run(judge.aclose())
     return {**asdict(summary), "snapshot": export_snapshot(store, NightLayout.of(cfg).snapshot)}
+
+
+def delegation_panel(cfg: AcademyConfig, judge: Any) -> Any:
+    """The supervisor plus the ``@production`` delegation state, for the nightly scorer (None
+    when delegation is off or nothing was delegated yet)."""
+    if not cfg.delegation.enabled:
+        return None
+    from academy.evolution.delegation import production_state
+    from academy.judges.delegation import JudgePanel
+
+    state, _ = production_state(
+        ModelRegistry.from_config(cfg), cfg.delegation.registry_name, NightLayout.of(cfg).registry_cache
+    )
+    if state is None:
+        return None
+    panel = JudgePanel(judge, cfg.delegation, home=cfg.paths.home)
+    panel.install(state)
+    return panel
 
 
 def snapshot_traffic(cfg: AcademyConfig) -> dict[str, str]:
@@ -126,14 +147,11 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     if len(train) == 0:
         raise ValueError(f"no training examples for {student} in gaps {gaps}")
     peer = st.pick_peer(registry, student, layout.registry_cache)
-    dataset_cfg = cfg.evolution.dataset
-    training = ds.with_rehearsal(
-        ds.training_set(train, dataset_cfg.aspects),
-        st.rehearsal_pairs(cfg, student),
-        dataset_cfg.rehearsal_fraction,
-    )
+    dataset_cfg, distill_cfg = cfg.evolution.dataset, cfg.evolution.distill
+    examples = ds.training_examples(train, distill_cfg, dataset_cfg.confidence_threshold)
+    sft = ds.with_rehearsal(examples.sft, st.rehearsal_pairs(cfg, student), dataset_cfg.rehearsal_fraction)
     stats = distill_student(
-        base, work / MODEL_DIR, training, cfg.evolution.distill, cfg.student.max_length, peer
+        base, work / MODEL_DIR, replace(examples, sft=sft), distill_cfg, cfg.student.max_length, peer
     )
     record = {
         "student": student,
@@ -143,12 +161,13 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         "incumbent_version": incumbent.version if incumbent else None,
         "peer": str(peer) if peer else None,
         "examples": len(train),
-        "training_rows": len(training),  # examples x aspects, plus rehearsal
+        "training_rows": len(sft),  # examples x target aspects, plus rehearsal
+        "peer_rows": len(examples.peer),
         "stats": stats,
         "lineage": lineage(layout),
     }
     st.write_json(work / "train.json", record)
-    return {k: v for k, v in record.items() if k != "stats"} | {"sft_seconds": stats["sft"]["train_seconds"]}
+    return {k: v for k, v in record.items() if k != "stats"} | {"train_seconds": stats["train_seconds"]}
 
 
 def evaluate(cfg: AcademyConfig, student: str) -> dict[str, Any]:
@@ -189,15 +208,19 @@ def register(cfg: AcademyConfig, student: str, night: str = "") -> dict[str, Any
         role=registry.role(student) if student in registry.models() else "student",
         params={
             **{f"distill.{k}": v for k, v in cfg.evolution.distill.model_dump().items()},
-            "aspects": ",".join(cfg.evolution.dataset.aspects),
+            "aspects": ",".join(cfg.evolution.distill.aspects),
+            "domain_aspects": json.dumps(cfg.evolution.distill.domain_aspects, sort_keys=True),
             "gaps": ",".join(map(str, record["gaps"])),
             "spawn": record["spawn"],
             "base": record["base"],
             "peer": record["peer"],
             "examples": record["examples"],
         },
-        metrics={**candidate.metrics(), "train_seconds": stats["sft"]["train_seconds"]},
-        step_metrics={"train_loss": stats["sft"]["history"], "peer_loss": peer.get("history", [])},
+        metrics={**candidate.metrics(), "train_seconds": stats["train_seconds"]},
+        step_metrics={
+            "train_loss": (stats["sft"] or {}).get("history", []),
+            "peer_loss": peer.get("history", []),
+        },
         lineage=record["lineage"],
         tags={"academy.night": night},
         text_artifacts={"eval.json": (work / "eval.json").read_text()},

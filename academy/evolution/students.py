@@ -104,7 +104,7 @@ def pick_peer(registry: ModelRegistry, student: str, cache: Path) -> Path | None
     return None
 
 
-def rehearsal_pairs(cfg: AcademyConfig, student: str) -> list[tuple[str, str]]:
+def rehearsal_pairs(cfg: AcademyConfig, student: str) -> list[tuple[str, str, str | None]]:
     """The warm-start pairs of ``student``'s configured directory (of the template student for a
     spawned one): what it knew before any night. Empty when none were kept."""
     from academy.bootstrap import student_path
@@ -118,7 +118,7 @@ def rehearsal_pairs(cfg: AcademyConfig, student: str) -> list[tuple[str, str]]:
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [(row["query"], row["answer"]) for row in rows]
+    return [(row["query"], row["answer"], row.get("reasoning")) for row in rows]
 
 
 def hf_generate(path: Path, max_new_tokens: int, batch_size: int = 64) -> Generate:

@@ -19,6 +19,10 @@ class JudgeRequest:
     answer: str
     model: str = ""
     reference: str | None = None
+    # Context for the cheap judges (academy/judges/cheap.py): the other answers to the same query
+    # (model -> text) and each model's track record in the query's neighbourhood (model -> 0-1).
+    peers: dict[str, str] = field(default_factory=dict)
+    trust: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -204,7 +204,7 @@ class AcademyRouter(Router):
 
     async def _novel(self, request: RouteRequest, decision: Decision, started: float) -> RouteResult:
         answers = await self._ask_all(request, list(self.backends), "fanout")
-        await self._judge(request, answers)
+        await self._judge(request, answers, decision.embedding)
         best = pick_best(answers) or self._teacher_answer(answers)
         if best.completion.error:
             raise NoAnswerError(f"every model failed; teacher: {best.completion.error}")
@@ -262,7 +262,7 @@ class AcademyRouter(Router):
             names = [m for m, p in side_models if p == purpose]
             answers += await self._ask_all(request, names, purpose)
         if judge_served:
-            await self._judge(request, answers)
+            await self._judge(request, answers, embedding)
             result.score, result.score_source = served.score, "judge"
         await self._log(request, embedding, result, answers)
 
@@ -288,11 +288,25 @@ class AcademyRouter(Router):
             completion = Completion("", 0, 0, 0.0, cost=0.0, error=f"{type(exc).__name__}: {exc}")
         return completion
 
-    async def _judge(self, request: RouteRequest, answers: list[ModelAnswer]) -> None:
+    async def _judge(self, request: RouteRequest, answers: list[ModelAnswer], embedding: np.ndarray) -> None:
+        """Judge the unjudged answers: the supervisor, or where it delegated, the panel's candidate
+        (each answer sees the query's other answers: the ensemble's and verifier's evidence)."""
         to_judge = [a for a in answers if not a.completion.error and a.judgement is None]
-        judgements = await self.judge.ajudge(
-            [JudgeRequest(request.query, a.completion.text, a.model, request.reference) for a in to_judge]
-        )
+        ok = [a for a in answers if not a.completion.error]
+        requests = [
+            JudgeRequest(
+                request.query,
+                a.completion.text,
+                a.model,
+                request.reference,
+                peers={b.model: b.completion.text for b in ok if b is not a and b.model != a.model},
+            )
+            for a in to_judge
+        ]
+        if self.panel is not None:
+            judgements = await self.panel.ajudge(requests, embedding, request.request_id)
+        else:
+            judgements = await self.judge.ajudge(requests)
         for answer, judgement in zip(to_judge, judgements):
             answer.judgement = judgement
 

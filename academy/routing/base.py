@@ -15,6 +15,7 @@ import numpy as np
 from academy.backends.base import Backend, Completion
 from academy.config import RouterConfig
 from academy.judges.base import Judge, Judgement
+from academy.judges.delegation import JudgePanel
 from academy.registry import Registry
 from academy.routing.quality_model import QualityModel
 from academy.store import TrafficStore
@@ -98,6 +99,9 @@ class Router(abc.ABC):
         self._maintaining = False
         # The learned quality model the registry serves (set by the registry watcher or a benchmark).
         self.quality_model: QualityModel | None = None
+        # Who judges instead of the supervisor where it was delegated (academy/judges/delegation.py);
+        # None: the supervisor judges everything.
+        self.panel: JudgePanel | None = None
 
     @abc.abstractmethod
     async def route(self, request: RouteRequest) -> RouteResult: ...

@@ -118,7 +118,7 @@ def fit_quality_model(
         x, y = data.embeddings[seen].astype(np.float64), np.clip(data.scores[seen, j], 0.0, 1.0)
         rows[model] = int(seen.sum())
         start = _previous_head(previous, model, dim)
-        weights[j] = _fit_head(x, y, l2, start) if _fittable(y, min_rows) else _constant_head(y, dim)
+        weights[j] = fit_logistic_head(x, y, l2, start) if _fittable(y, min_rows) else _constant_head(y, dim)
     return QualityModel(data.models, weights, rows, {"l2": l2, "min_rows": min_rows})
 
 
@@ -160,7 +160,7 @@ def _previous_head(previous: QualityModel | None, model: str, dim: int) -> np.nd
     return previous.weights[previous.models.index(model)].copy()
 
 
-def _fit_head(x: np.ndarray, y: np.ndarray, l2: float, start: np.ndarray) -> np.ndarray:
+def fit_logistic_head(x: np.ndarray, y: np.ndarray, l2: float, start: np.ndarray) -> np.ndarray:
     """Minimise mean cross-entropy + l2/2 * ||w||^2 / n (bias unpenalised) with L-BFGS."""
     n = len(y)
 

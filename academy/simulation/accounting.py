@@ -32,6 +32,7 @@ class NightCosts:
     judge_cost: float = 0.0
     training_seconds: float = 0.0
     training_cost: float = 0.0
+    supervisor_calls: int = 0  # of judge_calls, those the supervisor made (the rest were delegated)
 
 
 def training_cost(seconds: float, cpus: int, cpu_hour_price: float) -> float:
@@ -87,7 +88,14 @@ def academy_details(served: list[Served], night: NightCosts) -> dict[str, Any]:
         "served_by_model": dict(Counter(s.model for s in served)),
         "served_by_role": dict(Counter(s.role for s in served)),
         "domain_quality": {d: _mean(q) for d, q in sorted(by_domain.items())},
-        "judge_calls": {"online": sum(s.judge_calls for s in served), "nightly": night.judge_calls},
+        "judge_calls": {
+            "online": sum(s.judge_calls for s in served),
+            "nightly": night.judge_calls,
+            "supervisor": sum(s.supervisor_calls for s in served) + night.supervisor_calls,
+            "delegated": sum(s.judge_calls - s.supervisor_calls for s in served)
+            + night.judge_calls
+            - night.supervisor_calls,
+        },
         "cost": {
             "answers": sum(s.cost for s in served) - judge_online,
             "judge": judge_online + night.judge_cost,

@@ -37,6 +37,7 @@ class Served:
     judge_calls: int = 0
     judge_cost: float = 0.0
     quality: float = 0.0  # reference score of the returned answer (free: computed by the simulation)
+    supervisor_calls: int = 0  # of judge_calls, those the supervisor made (the rest were delegated)
 
 
 @dataclass
@@ -75,10 +76,12 @@ def add_logged_costs(runtime: Runtime, served: list[Served], tenant: str) -> Non
     answers = runtime.store.answers_frame(tenant)
     judged = answers[answers["query_id"].isin(ids) & answers["judge_name"].notna()]
     calls = judged.groupby("query_id").size().to_dict()
+    supervised = judged[judged["judge_name"] == runtime.judge.name].groupby("query_id").size().to_dict()
     judge_cost = judged.groupby("query_id")["judge_cost"].sum().to_dict()
     for s in served:
         s.cost = float(total.get(s.request_id, 0.0))
         s.judge_calls = int(calls.get(s.request_id, 0))
+        s.supervisor_calls = int(supervised.get(s.request_id, 0))
         s.judge_cost = float(judge_cost.get(s.request_id, 0.0))
 
 

@@ -88,7 +88,16 @@ def print_summary(result: dict[str, Any], console: Any = None) -> None:
         )
     console.print(table)
     per_day = Table(title="Academy per day")
-    for column in ("day", "events", "novel", "served by students", "judge calls", "cost", "quality"):
+    columns = (
+        "day",
+        "events",
+        "novel",
+        "served by students",
+        "judge calls",
+        "supervisor calls",
+        "judge cost",
+    )
+    for column in (*columns, "cost", "quality"):
         per_day.add_column(column)
     for d in days:
         academy, served = d["academy"], d["queries"] or 1
@@ -100,6 +109,8 @@ def print_summary(result: dict[str, Any], console: Any = None) -> None:
             _pct(academy["routes"].get("novel", 0) / served),
             _pct(students / served),
             f"{calls['online']} + {calls['nightly']}",
+            str(calls.get("supervisor", "-")),
+            f"${academy['cost']['judge']:.4f}",
             _pct(d["policies"]["academy"]["cost_ratio"]),
             _pct(d["policies"]["academy"]["quality_ratio"]),
         )

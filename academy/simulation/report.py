@@ -54,7 +54,7 @@ _CAPTIONS: dict[str, str] = {
     "traffic_share.png": "Share of Academy's served answers per day, by model (left) and by role (right).",
     "domain_accuracy.png": "Quality of Academy's served answers per domain and day (grey: no queries).",
     "timeline.png": "Promotions, rejections, rollbacks and role changes, by the night they happened.",
-    "supervisor_calls.png": "Judge (supervisor) calls per day, online vs nightly, and the judge cost in USD.",
+    "supervisor_calls.png": "Judge calls per day, online vs nightly, those the supervisor made (the rest were delegated to cheap judges), and the judge cost in USD.",
 }
 
 
@@ -360,7 +360,8 @@ def plot_timeline(result: dict[str, Any], path: Path) -> None:
 
 
 def plot_supervisor_calls(result: dict[str, Any], path: Path) -> None:
-    """Judge calls per day (online vs nightly) with their cost: the supervision bill should shrink too."""
+    """Judge calls per day (online vs nightly), those the supervisor made (the rest were delegated),
+    and their cost: the supervision bill should shrink too."""
     days = _days(result)
     fig = _new_figure(10, 4.8)
     ax = fig.subplots()
@@ -375,6 +376,16 @@ def plot_supervisor_calls(result: dict[str, Any], path: Path) -> None:
     nightly = [_num(c.get("nightly")) or 0.0 for c in calls]
     ax.bar(xs, online, width=0.7, color="#1f77b4", label="online")
     ax.bar(xs, nightly, width=0.7, bottom=online, color="#ff7f0e", label="nightly")
+    supervised = [(x, _num(c.get("supervisor"))) for x, c in zip(xs, calls)]
+    supervised = [(x, y) for x, y in supervised if y is not None]
+    if supervised:  # the rest were judged by a delegated cheap judge (academy/judges/delegation.py)
+        ax.plot(
+            [x for x, _ in supervised],
+            [y for _, y in supervised],
+            color="black",
+            marker="s",
+            label="by the supervisor",
+        )
     ax.set_xlabel("day")
     ax.set_ylabel("judge calls")
     ax.set_xticks(xs)
@@ -547,6 +558,7 @@ def _day_row(day: dict[str, Any]) -> list[str]:
         _esc(_pct(mine.get("quality_ratio"))),
         _esc(_plain(calls.get("online"), 0)),
         _esc(_plain(calls.get("nightly"), 0)),
+        _esc(_plain(calls.get("supervisor"), 0)),
         _esc(_plain(academy.get("training_seconds"))),
     ]
 
@@ -554,7 +566,8 @@ def _day_row(day: dict[str, Any]) -> list[str]:
 def _per_day_table(result: dict[str, Any]) -> str:
     """What happened each day: traffic, events, costs, ratios, supervision and training."""
     headers = ["day", "queries", "events", "novel share", "academy cost $", "always-teacher cost $"]
-    headers += ["cost ratio", "quality ratio", "judge calls online", "judge calls nightly", "training s"]
+    headers += ["cost ratio", "quality ratio", "judge calls online", "judge calls nightly"]
+    headers += ["of them by the supervisor", "training s"]
     rows = [_day_row(day) for day in _days(result)]
     return (
         "<h2>Per day</h2>" + _table(headers, rows, text_cols=(2,))

@@ -48,6 +48,7 @@ def demo_config(
     home: Path | None = None,
     traffic: Path | None = None,
     overrides: dict[str, Any] | None = None,
+    delegation: bool | None = None,
 ) -> AcademyConfig:
     """The config the week runs under: ``--quick`` and flag overrides applied, its own home, the
     nights' training budget, and (with ``traffic``) the trace as what teacher and judge know."""
@@ -60,6 +61,8 @@ def demo_config(
     home = Path(home or cfg.paths.home / "demo").resolve()
     cfg.paths.home, cfg.paths.data = home, home / "datasets"
     cfg.evolution.distill.steps = cfg.demo.night_steps
+    if delegation is not None:  # `academy demo --no-delegation`: the supervisor judges everything
+        cfg.delegation.enabled = delegation
     cfg.student.warm_start_steps = cfg.demo.warm_start_steps
     cfg.student.warm_start_examples = cfg.demo.warm_start_examples
     cfg.school.domains = list(dict.fromkeys([*cfg.school.domains, *cfg.demo.mix]))
@@ -145,6 +148,9 @@ def night_costs(
     cpus = os.cpu_count() or 1
     return acc.NightCosts(
         judge_calls=int(scoring.get("judged", 0)) + int(scoring.get("failed", 0)),
+        supervisor_calls=int(
+            scoring.get("supervisor_calls", scoring.get("judged", 0) + scoring.get("failed", 0))
+        ),
         judge_cost=float(scoring.get("judge_cost", 0.0)),
         training_seconds=seconds,
         training_cost=acc.training_cost(seconds, cpus, cfg.demo.cpu_hour_price),
