@@ -46,7 +46,15 @@ def night_config(home: Path, student_dir: Path, **distill) -> AcademyConfig:
                 "gaps": {"min_queries": 5, "min_student_evidence": 1},
                 # the tiny student's 20-step warm start holds nothing worth rehearsing
                 "dataset": {"eval_fraction": 0.2, "regression_per_domain": 40, "rehearsal_fraction": 0.0},
-                "distill": {"steps": 400, "learning_rate": 0.005, "batch_size": 32, "max_new_tokens": 12}
+                # answer-only targets: these tests are about the night's mechanics on a tiny student
+                # (tests/test_aspects.py covers the aspects, `academy bench distill` measures them)
+                "distill": {
+                    "steps": 400,
+                    "learning_rate": 0.005,
+                    "batch_size": 32,
+                    "max_new_tokens": 12,
+                    "aspects": ["response", "metrics"],
+                }
                 | distill,
                 "gate": {"margin": 0.05, "max_regression": 0.05},
             },
