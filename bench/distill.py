@@ -282,7 +282,7 @@ def run_distill_bench(
     for variant in chosen:
         result = _run_variant(cfg, variant, base, data, split, results, folders, work)
         if result is None:
-            log(f"{variant.name}: skipped ({_missing(variant, results)})")
+            log(f"{variant.name}: skipped ({_missing(variant)})")
             continue
         results[variant.name] = result
         log(
@@ -294,7 +294,7 @@ def run_distill_bench(
     return report
 
 
-def _missing(variant: Variant, results: dict[str, VariantResult]) -> str:
+def _missing(variant: Variant) -> str:
     if variant.budget == "equal_time":
         return f"needs {' and '.join(TIMED_REFERENCE)} in the same run"
     return f"needs one of {', '.join(PEER_CANDIDATES)} in the same run as its peer"
@@ -316,7 +316,7 @@ def _run_variant(
         if not all(n in results for n in TIMED_REFERENCE):
             return None
         response, reference = (results[n] for n in TIMED_REFERENCE)
-        steps = round(response.steps * reference.train_seconds / response.train_seconds)
+        steps = max(1, round(response.steps * reference.train_seconds / response.train_seconds))
     if variant.budget in ("peer_only", "sft_then_peer"):
         candidates = [results[n] for n in PEER_CANDIDATES if n in results]
         if not candidates:

@@ -285,7 +285,6 @@ def update_roles(cfg: AcademyConfig, night: str) -> dict[str, Any]:
 
 def log_night(cfg: AcademyConfig, night: str, summary: dict[str, Any]) -> str:
     """One MLflow run per night: gap report, cycle summary and headline metrics; returns its id."""
-    import json
 
     from academy.evolution.gaps import REPORT_FILE
 
