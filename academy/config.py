@@ -60,6 +60,12 @@ class StoreConfig(Section):
     keep_versions_minutes: float = Field(
         1.0, gt=0
     )  # table versions older than this are deleted on compaction
+    # Traffic logging goes through a write-ahead file (home/wal/): a request is acknowledged only
+    # once its rows are in it, and a background writer stores them in LanceDB in batches.
+    wal: bool = True
+    wal_fsync: bool = False  # fsync each append: survives a power cut, not only a crash (slower)
+    log_batch: int = Field(256, ge=1)  # most requests stored in one LanceDB write
+    log_interval_ms: float = Field(50.0, ge=0)  # how long the writer waits to fill a batch
 
 
 class JudgeConfig(Section):
@@ -109,6 +115,11 @@ class ModelConfig(Section):
     price_in: float = Field(ge=0, description="USD per 1M input tokens")
     price_out: float = Field(ge=0, description="USD per 1M output tokens")
     options: dict[str, Any] = Field(default_factory=dict)
+    # Back-pressure: at most max_concurrency calls run at once, max_queue more wait; beyond that the
+    # call is refused at once (503 + Retry-After if nothing else can answer), never queued unboundedly.
+    max_concurrency: int = Field(32, ge=1)
+    max_queue: int = Field(256, ge=0)
+    timeout_s: float = Field(30.0, gt=0)  # one call longer than this fails (and falls back)
 
     @property
     def blended_price(self) -> float:
@@ -145,6 +156,9 @@ class RouterConfig(Section):
     judge_rate: float = Field(0.0, ge=0, le=1)  # share of familiar answers judged online (monitoring)
     learned: LearnedRouterConfig = Field(default_factory=LearnedRouterConfig)
     max_concurrency: int = Field(8, ge=1)
+    # Model -> models to try, in order, when it errors, times out or is overloaded. A model not
+    # listed falls back to the teacher (the teacher to nothing).
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     seed: int = 0
 
 
@@ -173,6 +187,59 @@ class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     default_tenant: str = "default"
+    request_timeout_s: float = Field(60.0, gt=0)  # a request not answered by then gets a 504
+
+
+class TierConfig(Section):
+    """What a tenant on this tier may do. 0 = unlimited; ``models`` empty = every active model."""
+
+    requests_per_minute: float = Field(600, ge=0)
+    burst: int = Field(0, ge=0)  # token-bucket size; 0 = one second's worth of requests (at least 1)
+    tokens_per_day: int = Field(0, ge=0)
+    monthly_budget_usd: float = Field(0.0, ge=0)
+    models: list[str] = Field(default_factory=list)
+    cache_exact: bool = True
+    cache_semantic: bool = True
+
+
+class CacheConfig(Section):
+    """Response caches, per tenant: exact (same normalised text) and semantic (cosine >= similarity)."""
+
+    ttl_seconds: float = Field(3600.0, gt=0)
+    similarity: float = Field(0.97, gt=0, le=1)
+    max_entries: int = Field(10_000, ge=1)  # per tenant, least recently used dropped first
+
+
+class LimitsConfig(Section):
+    """Bad-input limits: a request over any of them gets a 4xx saying which."""
+
+    max_body_bytes: int = Field(256_000, ge=1024)
+    max_messages: int = Field(128, ge=1)
+    max_query_chars: int = Field(8000, ge=1)
+    max_tokens: int = Field(4096, ge=1)  # the largest max_tokens a request may ask for
+
+
+class GatewayConfig(Section):
+    """Tenants, keys, quotas, caching and limits (academy/gateway/).
+
+    ``auth``: ``auto`` requires an API key once any key exists (a fresh install is open, and every
+    request goes to ``server.default_tenant`` or the ``X-Academy-Tenant`` header); ``required``
+    always; ``off`` never (admin endpoints always need an admin key).
+    """
+
+    auth: Literal["auto", "required", "off"] = "auto"
+    default_tier: str = "standard"
+    tiers: dict[str, TierConfig] = Field(default_factory=lambda: {"standard": TierConfig()})
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> GatewayConfig:
+        if self.default_tier not in self.tiers:
+            raise ValueError(
+                f"gateway.default_tier {self.default_tier!r} is not in tiers {sorted(self.tiers)}"
+            )
+        return self
 
 
 class QuickDemoConfig(Section):
@@ -434,6 +501,7 @@ class AcademyConfig(Section):
     school: SchoolConfig = Field(default_factory=SchoolConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
     distill_bench: DistillBenchConfig = Field(default_factory=DistillBenchConfig)
@@ -447,6 +515,14 @@ class AcademyConfig(Section):
             raise ValueError(f"model names must be unique, got {names}")
         if self.models and not any(m.role == "teacher" for m in self.models):
             raise ValueError("at least one model needs role 'teacher' (the router's fallback)")
+        for model, chain in self.router.fallbacks.items():
+            unknown = [m for m in [model, *chain] if m not in names]
+            if self.models and unknown:
+                raise ValueError(f"router.fallbacks.{model}: unknown models {unknown} (have {names})")
+        for tier, limits in self.gateway.tiers.items():
+            unknown = [m for m in limits.models if m not in names]
+            if self.models and unknown:
+                raise ValueError(f"gateway.tiers.{tier}.models: unknown models {unknown} (have {names})")
         return self
 
     @property
