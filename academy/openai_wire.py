@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
+ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
-def openai_error(status: int, message: str, param: str | None = None) -> JSONResponse:
-    """An OpenAI-style error body; 4xx are the client's mistakes, 5xx the server's."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
-    return JSONResponse(status_code=status, content=body)
+
+def openai_error(
+    status: int,
+    message: str,
+    param: str | None = None,
+    *,
+    code: str | int | None = None,
+    retry_after: float | None = None,
+) -> JSONResponse:
+    """An OpenAI-style error body; 4xx are the client's mistakes, 5xx the server's.
+
+    ``retry_after`` (seconds) becomes the ``Retry-After`` header of a 429 or 503, rounded up, so
+    clients (the official SDKs honour it) back off instead of hammering.
+    """
+    kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code or status}}
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def chat_completion(
