@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from academy.cli_evolve import evolve_app
+from academy.cli_gateway import gateway_app
 from academy.config import DEFAULT_CONFIG_FILE, AcademyConfig, ConfigError, load_config
 
 app = typer.Typer(help="Academy: a self-evolving teacher-student LLM platform.", no_args_is_help=True)
@@ -20,6 +21,7 @@ app.add_typer(student_app, name="student")
 app.add_typer(school_app, name="school")
 app.add_typer(bench_app, name="bench")
 app.add_typer(evolve_app, name="evolve")
+app.add_typer(gateway_app, name="gateway")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML config (default ./academy.yaml)")

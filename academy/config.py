@@ -222,7 +222,7 @@ class LimitsConfig(Section):
 class GatewayConfig(Section):
     """Tenants, keys, quotas, caching and limits (academy/gateway/).
 
-    ``auth``: ``auto`` requires an API key once any key exists (a fresh install is open, and every
+    ``auth``: ``auto`` requires an API key once any key was created (a fresh install is open, and every
     request goes to ``server.default_tenant`` or the ``X-Academy-Tenant`` header); ``required``
     always; ``off`` never (admin endpoints always need an admin key).
     """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -23,10 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from academy.config import AcademyConfig
+from academy.gateway.cache import CachedAnswer
+from academy.gateway.db import GatewayError
+from academy.gateway.http import build_router as gateway_router
+from academy.gateway.service import Gateway, Principal
 from academy.openai_wire import chat_completion, openai_error
 from academy.routing import RouteRequest, RouteResult
 from academy.routing.academy_policy import NoAnswerError
 from academy.runtime import Runtime
+from academy.store import QueryRecord
 
 log = logging.getLogger(__name__)
 ROUTED_MODEL = "academy"
@@ -149,12 +155,16 @@ def stream_chunks(body: dict[str, Any]) -> AsyncIterator[str]:
     return events()
 
 
-def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI:
-    """The ASGI app. Pass ``runtime`` to share one (tests, demo); else it is built at startup."""
+def create_app(
+    config: AcademyConfig, runtime: Runtime | None = None, gateway: Gateway | None = None
+) -> FastAPI:
+    """The ASGI app. Pass ``runtime`` / ``gateway`` to share them (tests, demo); else they are built
+    at startup and closed at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or Runtime.build(config)
+        app.state.gateway = gateway or Gateway.from_config(config)
         app.state.recent = RecentRequests()
         await app.state.runtime.start_watcher()  # hf students serve their @production versions
         try:
@@ -164,9 +174,12 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
             await app.state.runtime.router.drain()
             if runtime is None:
                 await app.state.runtime.aclose()
+            if gateway is None:
+                app.state.gateway.close()
 
     app = FastAPI(title="Academy router", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    app.include_router(gateway_router())
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
@@ -186,14 +199,23 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request) -> Any:
         rt: Runtime = request.app.state.runtime
+        gw: Gateway = request.app.state.gateway
+        principal = gw.authenticate(request.headers.get("authorization"), request.headers.get(TENANT_HEADER))
         if body.model not in (ROUTED_MODEL, "auto"):
             raise BadRequest(f"model must be {ROUTED_MODEL!r} (Academy picks the model)", 404, "model")
-        tenant = request.headers.get(TENANT_HEADER) or rt.config.server.default_tenant
-        if len(tenant) > 128 or not tenant.isprintable():
-            raise BadRequest("tenant must be at most 128 printable characters", param=TENANT_HEADER)
         request_id = next((request.headers[h] for h in REQUEST_ID_HEADERS if h in request.headers), None)
         text = query_text(body)
-        payload = await answer(rt, request.app.state.recent, text, tenant, request_id)
+        gw.admit(principal, text)  # rate limits and quotas, before any model is called
+        try:
+            payload = await asyncio.wait_for(
+                answer(rt, gw, request.app.state.recent, text, principal, request_id),
+                rt.config.server.request_timeout_s,
+            )
+        except TimeoutError:
+            raise BadRequest(
+                f"not answered within server.request_timeout_s = {rt.config.server.request_timeout_s} s",
+                504,
+            ) from None
         if body.stream:
             return StreamingResponse(stream_chunks(payload), media_type="text/event-stream")
         return payload
@@ -202,11 +224,17 @@ def create_app(config: AcademyConfig, runtime: Runtime | None = None) -> FastAPI
 
 
 async def answer(
-    rt: Runtime, recent: RecentRequests, text: str, tenant: str, request_id: str | None
+    rt: Runtime,
+    gw: Gateway,
+    recent: RecentRequests,
+    text: str,
+    principal: Principal,
+    request_id: str | None,
 ) -> dict[str, Any]:
     """Route one query; a request id already seen returns the first attempt's answer, unpaid."""
+    tenant = principal.tenant
     if not request_id:
-        return await route_once(rt, text, tenant, uuid.uuid4().hex)
+        return await route_once(rt, gw, text, principal, uuid.uuid4().hex)
     if len(request_id) > 128:
         raise BadRequest("request id longer than 128 characters", param="x-request-id")
     seen = recent.get(request_id)
@@ -215,7 +243,7 @@ async def answer(
     stored = await asyncio.to_thread(rt.store.get_query, request_id)
     if stored is not None:
         return replayed(stored["tenant"], tenant, stored_body(stored))
-    future = asyncio.ensure_future(route_once(rt, text, tenant, request_id))
+    future = asyncio.ensure_future(route_once(rt, gw, text, principal, request_id))
     recent.put(request_id, tenant, future)
     try:
         return await asyncio.shield(future)
@@ -231,10 +259,47 @@ def replayed(owner: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     return body | {"usage": usage, "academy": body["academy"] | {"cost_usd": 0.0, "replayed": True}}
 
 
-async def route_once(rt: Runtime, text: str, tenant: str, request_id: str) -> dict[str, Any]:
-    result = await rt.router.route(RouteRequest(text, tenant, request_id))
+async def route_once(
+    rt: Runtime, gw: Gateway, text: str, principal: Principal, request_id: str
+) -> dict[str, Any]:
+    """The tenant's caches first (exact, then semantic), else the router; billed either way."""
+    started, tenant = time.perf_counter(), principal.tenant
+    hit = gw.cache.exact(tenant, text) if principal.cache_exact else None
+    embedding = None
+    if hit is None and principal.cache_semantic:
+        embedding = await rt.embedder.aembed_one(text)
+        hit = gw.cache.semantic(tenant, embedding)
+    if hit is not None:
+        return await serve_cached(rt, gw, text, principal, request_id, hit, started)
+    request = RouteRequest(text, tenant, request_id, embedding=embedding, models=principal.models)
+    result = await rt.router.route(request)
     served = next(a for a in result.answers if a.model == result.model and a.purpose == "serve")
-    return completion_body(result, served.completion.tokens_in, served.completion.tokens_out)
+    tokens_in, tokens_out = served.completion.tokens_in, served.completion.tokens_out
+    if (principal.cache_exact or principal.cache_semantic) and result.embedding is not None:
+        gw.cache.put(tenant, text, result.embedding, request_id, result.model, result.answer, result.score)
+    gw.record(principal, request_id, result.model, result.route, tokens_in, tokens_out, result.cost)
+    return completion_body(result, tokens_in, tokens_out)
+
+
+async def serve_cached(
+    rt: Runtime, gw: Gateway, text: str, principal: Principal, request_id: str, hit: CachedAnswer,
+    started: float,
+) -> dict[str, Any]:  # fmt: skip
+    """A cache hit: free, logged to the traffic store as route ``cache`` (no model answered)."""
+    latency_ms = (time.perf_counter() - started) * 1000
+    record = QueryRecord(
+        id=request_id, tenant=principal.tenant, text=text, embedding=hit.embedding, route="cache",
+        final_model=hit.model, final_answer=hit.answer, final_score=hit.score, latency_ms=latency_ms,
+    )  # fmt: skip
+    await rt.router.log_query(record, [])
+    gw.record(principal, request_id, hit.model, "cache", 0, 0, 0.0)
+    body = chat_completion(request_id, hit.model, hit.answer)
+    academy = {
+        "request_id": request_id, "route": "cache", "model": hit.model, "score": hit.score,
+        "cost_usd": 0.0, "latency_ms": round(latency_ms, 2), "cached_from": hit.request_id,
+        "similarity": round(hit.similarity, 4),
+    }  # fmt: skip
+    return body | {"academy": academy}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -243,6 +308,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
         return openai_error(exc.status, str(exc), exc.param)
+
+    @app.exception_handler(GatewayError)
+    async def refused(_: Request, exc: GatewayError) -> JSONResponse:
+        return openai_error(exc.status, str(exc), code=exc.code, retry_after=exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

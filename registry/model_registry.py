@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
+from academy.gateway.db import gateway_db_path
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -202,11 +204,13 @@ class ModelRegistry:
         artifact_location: str | None = None,
         experiment: str = "academy-nightly",
         registry_uri: str | None = None,
+        audit_db: Path | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_location = artifact_location
         self.experiment = experiment
+        self.audit_db = audit_db  # the gateway database whose audit log records every transition
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
 
@@ -217,6 +221,7 @@ class ModelRegistry:
             cfg.registry.resolved_tracking_uri(home),
             cfg.registry.resolved_artifact_location(home),
             cfg.registry.experiment,
+            audit_db=gateway_db_path(cfg),
         )
 
     def __repr__(self) -> str:
@@ -640,7 +645,29 @@ class ModelRegistry:
             text = json.dumps(transitions)
         self.client.set_model_version_tag(name, str(version), TAG_TRANSITIONS, text)
         self.client.set_model_version_tag(name, str(version), TAG_STAGE, to_stage)
+        self._audit(name, version, entry)
         return entry
+
+    def _audit(self, name: str, version: int, entry: dict[str, Any]) -> None:
+        """Promotions and rollbacks also go to the audit log (who, what, when). The actor is
+        ``ACADEMY_ACTOR`` (flows set it) or the OS user. A failing audit log must not undo a
+        transition the registry already made, so it only warns."""
+        if self.audit_db is None:
+            return
+        from academy.gateway.db import GatewayDB, default_actor
+
+        action = "registry.rollback" if entry.get(TAG_ROLLBACK) else "registry.transition"
+        actor = os.environ.get("ACADEMY_ACTOR") or default_actor()
+        try:
+            db = GatewayDB(self.audit_db)
+            try:
+                db.audit(
+                    actor, action, f"{name} v{version}", **{k: entry[k] for k in ("from", "to", "reason")}
+                )
+            finally:
+                db.close()
+        except Exception as exc:
+            log.warning("could not write the audit log at %s: %s", self.audit_db, exc)
 
     def _aliased_version(self, name: str, alias: str) -> Any | None:
         from mlflow.exceptions import MlflowException

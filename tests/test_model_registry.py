@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from academy.backends.hf import HFBackend
 from academy.cli import app
 from academy.config import ModelConfig
+from academy.gateway.db import GatewayDB
 from registry.model_registry import STAGES, ModelNotFound, ModelRegistry, RegistryError, VersionInfo
 from tests.conftest import make_config
 
@@ -160,6 +161,16 @@ def test_lifecycle_aliases_history_rollback_and_invalid_moves(registry, versions
     ]
     assert [v.aliases for v in status] == [["production"], [], []]
     assert {v.stage for v in status} <= set(STAGES) and registry.models() == [NAME]
+
+    # every promotion and rollback is also in the audit log: who, what, when
+    audit = GatewayDB(registry.audit_db).audit_log(limit=1000, action="registry.")
+    promoted = [e for e in audit if e["target"] == f"{NAME} v2" and e["details"]["to"] == "production"]
+    assert promoted and promoted[0]["details"]["reason"] == "beats v1 by 0.1"
+    rollbacks = [e for e in audit if e["action"] == "registry.rollback"]
+    assert [e["target"] for e in rollbacks] == [f"{NAME} v2"] and "v2 answers garbage" in rollbacks[0][
+        "details"
+    ]["reason"]
+    assert all(e["actor"] and e["ts"] for e in audit) and len(audit) == len(registry.history(NAME))
 
 
 def test_roles_and_unknown_models(registry, versions) -> None:

@@ -332,6 +332,7 @@ class AcademyRouter(Router):
             estimates={m: round(e.quality, 4) for m, e in decision.estimates.items()},
             answers=answers,
             reason=reason,
+            embedding=decision.embedding,
         )
 
     async def _log(self, request, embedding, result: RouteResult, answers: list[ModelAnswer]) -> None:

@@ -18,7 +18,7 @@ from academy.judges.base import Judge, Judgement
 from academy.judges.delegation import JudgePanel
 from academy.registry import Registry
 from academy.routing.quality_model import QualityModel
-from academy.store import TrafficStore
+from academy.store import AnswerRecord, QueryRecord, TrafficStore
 
 log = logging.getLogger(__name__)
 EmbedFn = Callable[[str], Awaitable[np.ndarray]]
@@ -35,6 +35,7 @@ class RouteRequest:
     domain: str | None = None
     embedding: np.ndarray | None = None
     reference: str | None = None
+    models: frozenset[str] | None = None  # the models the tenant may use (None: every active model)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class RouteResult:
     estimates: dict[str, float]
     answers: list[ModelAnswer]
     reason: str = ""
+    embedding: np.ndarray | None = None  # the query's, so the gateway can cache without re-embedding
 
 
 class Router(abc.ABC):
@@ -123,6 +125,10 @@ class Router(abc.ABC):
                 await asyncio.to_thread(self.store.compact)
         finally:
             self._maintaining = False
+
+    async def log_query(self, query: QueryRecord, answers: list[AnswerRecord]) -> None:
+        """Log a request answered outside routing (a cache hit) like any routed request."""
+        await asyncio.to_thread(self.store.log, query, answers)
 
     @staticmethod
     async def _logged(coro: Awaitable[None]) -> None:
