@@ -268,6 +268,22 @@ def bench_overhead(
 # ---- academy registry ----------------------------------------------------------------------------
 
 
+@bench_app.command("cache")
+def bench_cache(
+    queries: Annotated[int, typer.Option(min=1, help="Distinct queries, each asked three ways")] = 100,
+    similarity: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Semantic threshold for this run")
+    ] = 0.9,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Latency of exact and semantic cache hits against a routed (familiar, student) answer."""
+    from bench.cache import format_report, run_cache_bench
+
+    report = run_cache_bench(config_or_exit(config), queries, similarity)
+    typer.echo(json.dumps(report) if as_json else format_report(report))
+
+
 @bench_app.command("cycle")
 def bench_cycle(
     queries: Annotated[int, typer.Option(help="School queries in the simulated day before the night")] = 6000,
