@@ -265,6 +265,49 @@ def bench_overhead(
     typer.echo(json.dumps(report) if as_json else json.dumps(report, indent=2))
 
 
+@bench_app.command("load")
+def bench_load(
+    clients: Annotated[int, typer.Option(help="Concurrent clients")] = 32,
+    seconds: Annotated[float, typer.Option(help="Seconds of load")] = 20.0,
+    kill: Annotated[
+        bool, typer.Option("--kill", help="SIGKILL the server half-way, restart it, check again")
+    ] = False,
+    teacher_latency_ms: Annotated[float, typer.Option(help="The reference teacher's latency")] = 20.0,
+    student_dir: Annotated[
+        Path | None, typer.Option(help="Serve this student instead of creating a tiny one")
+    ] = None,
+    home: Annotated[Path | None, typer.Option(help="Keep the run's files here (default: a temp dir)")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="Sent as Authorization: Bearer (default: $ACADEMY_API_KEY)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """N clients for M seconds against a real `academy serve`: req/s, p50/p99, 5xx, and every
+    acknowledged request stored (also across a SIGKILL with --kill)."""
+    from bench.load import LoadSettings, format_report, run_load_bench
+
+    settings = LoadSettings(
+        clients,
+        seconds,
+        kill,
+        teacher_latency_ms,
+        student_dir,
+        home,
+        api_key or os.environ.get("ACADEMY_API_KEY"),
+    )
+    try:
+        settings.check()
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    try:
+        report = run_load_bench(settings, log=(lambda _: None) if as_json else typer.echo)
+    except RuntimeError as exc:  # the server would not start: its log says why
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(report) if as_json else format_report(report))
+
+
 # ---- academy registry ----------------------------------------------------------------------------
 
 

@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from academy.config import AcademyConfig
+from academy.body_limit import BodyLimit
+from academy.config import AcademyConfig, LimitsConfig
 from academy.gateway.cache import CachedAnswer
 from academy.gateway.db import GatewayError
 from academy.gateway.http import build_router as gateway_router
@@ -36,7 +37,6 @@ from academy.store import QueryRecord
 
 log = logging.getLogger(__name__)
 ROUTED_MODEL = "academy"
-MAX_QUERY_CHARS = 8000
 TENANT_HEADER = "x-academy-tenant"
 REQUEST_ID_HEADERS = ("x-request-id", "idempotency-key")
 
@@ -47,13 +47,82 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
+def _number(low: float, high: float, what: str) -> Any:
+    """An optional OpenAI sampling field: accepted (Academy's models decide how they sample) but
+    range-checked as OpenAI does, so a client's mistake is a 400 here too, not silently ignored."""
+    return Field(None, ge=low, le=high, strict=True, allow_inf_nan=False, description=what)
+
+
+# What ``messages`` must contain, in the OpenAPI schema (query_text enforces it).
+USER_MESSAGE = {
+    "type": "object",
+    "properties": {"role": {"const": "user"}, "content": {"type": "string", "pattern": "\\S"}},
+    "required": ["role", "content"],
+}
+
+
 class ChatRequest(BaseModel):
-    """The OpenAI request fields Academy reads; others (temperature, max_tokens ...) are accepted."""
+    """The OpenAI request fields Academy reads or checks; other fields are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
-    model: str = ROUTED_MODEL
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: str = Field(
+        ROUTED_MODEL,
+        description="Academy picks the model; any other name is a 404",
+        json_schema_extra={"enum": [ROUTED_MODEL, "auto"]},
+    )
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The last user message is the query: it must hold text",
+        json_schema_extra={"contains": USER_MESSAGE},
+    )
     stream: bool = False
+    max_tokens: int | None = Field(None, ge=1, strict=True, description="<= gateway.limits.max_tokens")
+    max_completion_tokens: int | None = Field(None, ge=1, strict=True, description="as max_tokens")
+    temperature: float | None = _number(0, 2, "0 to 2")
+    top_p: float | None = _number(0, 1, "0 to 1")
+    presence_penalty: float | None = _number(-2, 2, "-2 to 2")
+    frequency_penalty: float | None = _number(-2, 2, "-2 to 2")
+    n: int | None = Field(None, ge=1, le=1, strict=True, description="must be 1: one choice is returned")
+
+
+class OpenAIErrorBody(BaseModel):
+    """The error shape every 4xx/5xx has (documented so OpenAPI clients and fuzzers know it)."""
+
+    error: dict[str, Any]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": OpenAIErrorBody, "description": what}
+    for code, what in {
+        400: "Invalid request (JSON, UTF-8, fields, limits)",
+        404: "Unknown model",
+        409: "Request id used by another tenant",
+        401: "Missing, invalid or revoked API key (once keys exist)",
+        403: "The key may not do this (another tenant, not an admin, a model outside the tier)",
+        413: "Body larger than gateway.limits.max_body_bytes",
+        429: "Rate limit or quota reached; see Retry-After",
+        503: "Every model that could answer is at capacity; see Retry-After",
+        504: "Not answered within server.request_timeout_s",
+    }.items()
+}
+
+
+# Documented (not declared as handler parameters) so OpenAPI clients and fuzzers send them too.
+CHAT_HEADERS = [
+    {
+        "name": "X-Academy-Tenant",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 128, "pattern": "^[ -~]*$"},
+    },
+    {
+        "name": "X-Request-ID",
+        "in": "header",
+        "required": False,
+        "description": "Retries with the same id get the first answer, unpaid (also: Idempotency-Key)",
+        "schema": {"type": "string", "maxLength": 128, "pattern": "^[ -~]*$"},
+    },
+]
 
 
 class RecentRequests:
@@ -88,7 +157,17 @@ class BadRequest(ValueError):
         self.status, self.param = status, param
 
 
-def query_text(request: ChatRequest) -> str:
+def check_limits(request: ChatRequest, limits: LimitsConfig) -> None:
+    """The config-dependent limits (the type and range checks are ChatRequest's)."""
+    if len(request.messages) > limits.max_messages:
+        raise BadRequest(f"at most {limits.max_messages} messages are accepted", param="messages")
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(request, name)
+        if value is not None and value > limits.max_tokens:
+            raise BadRequest(f"{name} must be at most {limits.max_tokens}", param=name)
+
+
+def query_text(request: ChatRequest, max_chars: int) -> str:
     """The last user message as plain text (string content or a list of text parts)."""
     user = [m for m in request.messages if m.role == "user"]
     if not user:
@@ -99,8 +178,12 @@ def query_text(request: ChatRequest) -> str:
     text = (content or "").strip()
     if not text:
         raise BadRequest("the user message is empty", param="messages")
-    if len(text) > MAX_QUERY_CHARS:
-        raise BadRequest(f"the user message is longer than {MAX_QUERY_CHARS} characters", param="messages")
+    if len(text) > max_chars:
+        raise BadRequest(f"the user message is longer than {max_chars} characters", param="messages")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape (\ud800) no model or store can take
+        raise BadRequest("the user message is not valid Unicode", param="messages") from None
     return text
 
 
@@ -180,6 +263,8 @@ def create_app(
     app = FastAPI(title="Academy router", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(gateway_router())
+    limits = config.gateway.limits
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
@@ -196,15 +281,16 @@ def create_app(
         ]
         return {"object": "list", "data": data}
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses=ERROR_RESPONSES, openapi_extra={"parameters": CHAT_HEADERS})
     async def chat(body: ChatRequest, request: Request) -> Any:
         rt: Runtime = request.app.state.runtime
         gw: Gateway = request.app.state.gateway
         principal = gw.authenticate(request.headers.get("authorization"), request.headers.get(TENANT_HEADER))
         if body.model not in (ROUTED_MODEL, "auto"):
             raise BadRequest(f"model must be {ROUTED_MODEL!r} (Academy picks the model)", 404, "model")
+        check_limits(body, limits)
         request_id = next((request.headers[h] for h in REQUEST_ID_HEADERS if h in request.headers), None)
-        text = query_text(body)
+        text = query_text(body, limits.max_query_chars)
         gw.admit(principal, text)  # rate limits and quotas, before any model is called
         try:
             payload = await asyncio.wait_for(
@@ -302,6 +388,18 @@ async def serve_cached(
     return body | {"academy": academy}
 
 
+FASTAPI_BODY_ERROR = "There was an error parsing the body"  # FastAPI's 400 when json.loads raises
+
+
+def unreadable_body(cause: BaseException) -> str:
+    """Why json.loads refused a body FastAPI's own JSONDecodeError path did not catch."""
+    if isinstance(cause, RecursionError):
+        return "the JSON body is nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number in the JSON body has too many digits"
+    return "the body is not valid JSON"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every failure to OpenAI-style JSON: 4xx for the client's mistakes, no tracebacks."""
 
@@ -322,6 +420,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.__cause__ is not None and exc.detail == FASTAPI_BODY_ERROR:  # say why, not just "error"
+            return openai_error(400, f"invalid request: {unreadable_body(exc.__cause__)}")
         return openai_error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(NoAnswerError)
