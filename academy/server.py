@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from academy.config import AcademyConfig
+from academy.dashboard import build_router as dashboard_router
 from academy.gateway.cache import CachedAnswer
 from academy.gateway.db import GatewayError
 from academy.gateway.http import build_router as gateway_router
@@ -180,6 +181,7 @@ def create_app(
     app = FastAPI(title="Academy router", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(gateway_router())
+    app.include_router(dashboard_router())  # /dashboard: the live school (academy/dashboard/)
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
