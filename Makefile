@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test serve lint format bench clean up down
+.PHONY: install browser demo test serve lint format bench clean up down
 
 install: $(STAMP)
 
@@ -21,17 +21,22 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Headless Chromium + chromedriver (Debian packages) for the dashboard's browser test; installed with
+# apt-get when missing, skipped with a message where that is impossible (the test then skips itself).
+browser:
+	bash scripts/install_browser.sh
+
 demo: install
 	$(BIN)/academy demo
 
-test: install
+test: install browser
 	$(BIN)/pytest -q
 
 serve: install
 	$(BIN)/academy serve
 
-# The local stack: Prefect server + UI, work pool, deployments and worker, MLflow UI, router
-# (scripts/stack.sh; PREFECT_PORT / MLFLOW_PORT / ROUTER_PORT override the ports).
+# The local stack: Prefect server + UI, work pool, deployments and worker, MLflow UI, router and its
+# dashboard (scripts/stack.sh; PREFECT_PORT / MLFLOW_PORT / ROUTER_PORT override the ports).
 up: install
 	bash scripts/stack.sh up
 

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from academy.body_limit import BodyLimit
 from academy.config import AcademyConfig, LimitsConfig
+from academy.dashboard import build_router as dashboard_router
 from academy.gateway.cache import CachedAnswer
 from academy.gateway.db import GatewayError
 from academy.gateway.http import build_router as gateway_router
@@ -263,6 +264,7 @@ def create_app(
     app = FastAPI(title="Academy router", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(gateway_router())
+    app.include_router(dashboard_router())  # /dashboard: the live school (academy/dashboard/)
     limits = config.gateway.limits
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 

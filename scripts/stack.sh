@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local Academy stack behind `make up` / `make down`:
 #   Prefect server + UI (:4200), the `academy-process` work pool, every deployment in prefect.yaml,
-#   one process worker, the MLflow UI on the registry's SQLite store (:5000) and the router (:8000).
+#   one process worker, the MLflow UI on the registry's SQLite store (:5000) and the router (:8000),
+#   which also serves the live dashboard at /dashboard.
 # Everything binds to 127.0.0.1 and runs in the background in its own process group; logs and pid
 # files live under <paths.home>/stack/ (.academy/stack/). Prefect's own database and profile live
 # under <paths.home>/prefect/ (PREFECT_HOME), so the stack never touches ~/.prefect.
@@ -118,6 +119,7 @@ urls() {
   Prefect UI   http://$HOST:$PREFECT_PORT          (deployments, flow runs, artifacts)
   MLflow UI    $(remote_tracking && echo "$TRACKING_URI" || echo "http://$HOST:$MLFLOW_PORT")          (experiment $EXPERIMENT; Models -> registered students)
   Router       http://$HOST:$ROUTER_PORT/v1       (OpenAI-compatible; health: /health)
+  Dashboard    http://$HOST:$ROUTER_PORT/dashboard  (the school, live; once API keys exist: append ?key=<admin key>)
 
   CLI against this server:  export PREFECT_API_URL=$PREFECT_API_URL
   Logs and pids:            $STACK/
