@@ -451,6 +451,10 @@ class TrafficLog:
             except asyncio.CancelledError:
                 self._queue.extendleft(reversed(batch))  # still in the log: stored by the next writer
                 raise
+            except Exception:  # a bug must not end the writer: every later request would pile up
+                self._queue.extendleft(reversed(batch))
+                log.exception("traffic log writer failed; retrying in %.1f s", self.retry_max_s)
+                await asyncio.sleep(self.retry_max_s)
             finally:
                 self._inflight -= len(batch)
 

@@ -201,7 +201,7 @@ def test_a_saturated_backend_refuses_at_once_and_a_slow_one_times_out():
         started = time.monotonic()
         with pytest.raises(BackendOverloaded) as refused:
             await backend.agenerate(["What is 3 plus 3?"])
-        assert time.monotonic() - started < 0.05 and refused.value.retry_after > 0
+        assert time.monotonic() - started < 0.25 and refused.value.retry_after > 0  # not after 300 ms
         assert [c.text for c in await running + await queued] == ["2", "4"]  # the queue is served
         assert backend.admission.running == 0 and backend.admission.waiting == 0  # slots given back
         slow = ReferenceBackend(cfg.model_copy(update={"timeout_s": 0.1}))
@@ -227,13 +227,15 @@ def test_every_model_overloaded_is_a_503_with_retry_after(tmp_path, embedder):
         first: dict = {}
         holder = threading.Thread(target=lambda: first.update(r=httpx.post(url, json=body, timeout=60)))
         holder.start()
-        deadline = time.monotonic() + 30
-        while any(b.admission.running == 0 for b in runtime.backends.values()):
-            assert time.monotonic() < deadline, "the first request never reached the models"
-            time.sleep(0.01)
-        refused = httpx.post(url, json=body, timeout=60)
-        HeldBackend.release.set()
-        holder.join(timeout=60)
+        try:
+            deadline = time.monotonic() + 30
+            while any(b.admission.running == 0 for b in runtime.backends.values()):
+                assert time.monotonic() < deadline, "the first request never reached the models"
+                time.sleep(0.01)
+            refused = httpx.post(url, json=body, timeout=60)
+        finally:
+            HeldBackend.release.set()
+            holder.join(timeout=60)
     asyncio.run(runtime.aclose(close_embedder=False))
 
     assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1
