@@ -264,7 +264,11 @@ class TrafficLog:
         self._serial += 1
         path = self.directory / f"seg-{time.time_ns():020d}-{os.getpid()}-{self._serial}.jsonl"
         segment = self._segments[path] = _Segment(path, active=True)  # before the file exists: not "old"
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError:
+            del self._segments[path]
+            raise
         self._active = segment
         if self.config.wal_fsync:
             _fsync_dir(self.directory)  # so the new file's name survives a power cut too

@@ -384,3 +384,21 @@ def test_the_writer_keeps_the_store_compacted_as_traffic_grows(tmp_path):
     asyncio.run(run())
     assert runtime.store.count() == 5
     assert runtime.store.queries_table.stats()["fragment_stats"]["num_fragments"] == 1  # merged
+
+
+def test_a_traffic_log_that_cannot_be_written_refuses_the_request_with_a_503(tmp_path, embedder):
+    from fastapi.testclient import TestClient
+
+    from academy.server import create_app
+
+    cfg = wal_config(tmp_path)
+    (tmp_path / "wal").write_text("a file where the log's folder should be")  # a broken disk, in effect
+    runtime = Runtime.build(cfg, embedder=embedder)
+    body = {"model": "academy", "messages": [{"role": "user", "content": "What is 2 plus 2?"}]}
+    with TestClient(create_app(cfg, runtime)) as client:
+        response = client.post("/v1/chat/completions", json=body)
+    asyncio.run(runtime.aclose(close_embedder=False))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    error = response.json()["error"]
+    assert error["code"] == "traffic_log_unavailable" and "cannot write the traffic log" in error["message"]
+    assert runtime.store.count() == 0  # not acknowledged, so not stored either
