@@ -17,6 +17,7 @@ from academy.judges.delegation import JudgePanel
 from academy.registry_watch import DelegationWatcher, QualityModelWatcher, RegistryWatcher
 from academy.routing import ROUTER_CLS, Router
 from academy.store import TrafficStore
+from academy.wal import TrafficLog
 
 if TYPE_CHECKING:
     from registry.model_registry import ModelRegistry
@@ -35,16 +36,22 @@ class Runtime:
     model_watcher: QualityModelWatcher | None = field(default=None)
     # set when delegation.enabled: loads the judges' delegation state's @production version
     delegation_watcher: DelegationWatcher | None = field(default=None)
+    # set when store.wal: the write-ahead log the router logs through (home/wal/)
+    traffic_log: TrafficLog | None = field(default=None)
 
     @property
     def watchers(self) -> list:
         return [w for w in (self.watcher, self.model_watcher, self.delegation_watcher) if w is not None]
 
     @classmethod
-    def build(cls, config: AcademyConfig, embedder: Embedder | None = None) -> Runtime:
+    def build(
+        cls, config: AcademyConfig, embedder: Embedder | None = None, store: TrafficStore | None = None
+    ) -> Runtime:
+        """Wire everything from config; ``embedder`` and ``store`` replace the built ones (shared
+        by tests and benchmarks, or a store wrapped to inject faults)."""
         home = config.paths.home
         embedder = embedder or Embedder(config.embedder)
-        store = TrafficStore(config.paths.store, config.store)
+        store = store if store is not None else TrafficStore(config.paths.store, config.store)
         backends = {m.name: build_backend(m, home=home) for m in config.models}
         judge = build_judge(config.judge, home=home)
         router = ROUTER_CLS.get(config.router.name)(
@@ -65,9 +72,39 @@ class Runtime:
             delegation_watcher = DelegationWatcher(
                 lambda: _registry_from_config(config), router, config, home / "registry-cache"
             )
+        traffic_log = None
+        if config.store.wal:
+            traffic_log = TrafficLog(home / "wal", store, config.store)
+            router.attach_traffic_log(traffic_log)
         return cls(
-            config, embedder, store, backends, judge, router, watcher, model_watcher, delegation_watcher
+            config,
+            embedder,
+            store,
+            backends,
+            judge,
+            router,
+            watcher,
+            model_watcher,
+            delegation_watcher,
+            traffic_log,
         )
+
+    async def start(self) -> None:
+        """Before serving: replay the traffic a previous process acknowledged but did not store
+        (it crashed, or the store was down), run the log's writer, then the registry watchers."""
+        if self.traffic_log is not None:
+            await self.traffic_log.start()
+        await self.start_watcher()
+
+    async def stop(self, log_timeout: float = 30.0) -> None:
+        """Graceful shutdown of the serving parts: watchers stop, background work finishes, and the
+        traffic log stores what it holds (at most ``log_timeout`` seconds; the rest stays on disk
+        for the next start). Backends stay open; ``aclose`` releases them."""
+        await self.stop_watcher()
+        await self.router.drain_tasks()
+        if self.traffic_log is not None:
+            await self.traffic_log.close(log_timeout)
+        await self.router.drain_tasks()  # maintenance the last stored batch started
 
     async def start_watcher(self) -> None:
         """Serve the registry's ``@production`` versions now (one sync each; never fails startup),
@@ -84,8 +121,7 @@ class Runtime:
 
     async def aclose(self, close_embedder: bool = True) -> None:
         """Finish background work (shadowing, logging), then release clients and threads."""
-        await self.stop_watcher()
-        await self.router.drain()
+        await self.stop()
         closing = [b.aclose() for b in self.backends.values()] + [self.judge.aclose()]
         if self.router.panel is not None:
             closing.append(self.router.panel.aclose())

@@ -31,10 +31,11 @@ from academy.gateway.db import GatewayError
 from academy.gateway.http import build_router as gateway_router
 from academy.gateway.service import Gateway, Principal
 from academy.openai_wire import chat_completion, openai_error
-from academy.routing import RouteRequest, RouteResult
+from academy.routing import NoAllowedModelError, OverloadedError, RouteRequest, RouteResult
 from academy.routing.academy_policy import NoAnswerError
 from academy.runtime import Runtime
 from academy.store import QueryRecord
+from academy.wal import TrafficLogError
 
 log = logging.getLogger(__name__)
 ROUTED_MODEL = "academy"
@@ -250,12 +251,11 @@ def create_app(
         app.state.runtime = runtime or Runtime.build(config)
         app.state.gateway = gateway or Gateway.from_config(config)
         app.state.recent = RecentRequests()
-        await app.state.runtime.start_watcher()  # hf students serve their @production versions
+        await app.state.runtime.start()  # replay the traffic log; hf students serve @production
         try:
             yield
         finally:
-            await app.state.runtime.stop_watcher()
-            await app.state.runtime.router.drain()
+            await app.state.runtime.stop()  # finish background work, flush the traffic log
             if runtime is None:
                 await app.state.runtime.aclose()
             if gateway is None:
@@ -429,6 +429,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NoAnswerError)
     async def no_answer(_: Request, exc: NoAnswerError) -> JSONResponse:
         return openai_error(502, f"no model could answer: {exc}")
+
+    @app.exception_handler(OverloadedError)
+    async def overloaded(_: Request, exc: OverloadedError) -> JSONResponse:
+        return openai_error(
+            503, f"overloaded, retry later: {exc}", code="overloaded", retry_after=exc.retry_after
+        )
+
+    @app.exception_handler(NoAllowedModelError)
+    async def no_allowed_model(_: Request, exc: NoAllowedModelError) -> JSONResponse:
+        return openai_error(403, str(exc), "model", code="model_not_allowed")
+
+    @app.exception_handler(TrafficLogError)
+    async def unlogged(_: Request, exc: TrafficLogError) -> JSONResponse:
+        return openai_error(
+            503, f"request not accepted: {exc}", code="traffic_log_unavailable", retry_after=1
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

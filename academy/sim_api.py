@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from academy.backends.base import Backend
+from academy.backends.base import Backend, BackendOverloaded, BackendTimeout
 from academy.backends.reference import unit_draw
 from academy.judges.base import Judge, JudgeRequest
 from academy.openai_wire import chat_completion, openai_error
@@ -70,7 +70,12 @@ def create_sim_app(
             return JSONResponse(await _judge_reply(judges[model], model, prompt, malformed_rate))
         if model not in backends:
             return openai_error(404, f"model {model!r} not found", "model")
-        [completion] = await backends[model].agenerate([prompt])
+        try:
+            [completion] = await backends[model].agenerate([prompt])
+        except BackendOverloaded as exc:
+            return openai_error(503, str(exc), retry_after=exc.retry_after)
+        except BackendTimeout as exc:
+            return openai_error(504, str(exc))
         if completion.error:
             return openai_error(502, completion.error)
         return JSONResponse(

@@ -50,7 +50,7 @@ def route_day(
 
     async def run() -> list:
         runtime = Runtime.build(cfg)
-        await runtime.start_watcher()
+        await runtime.start()
         results = []
         try:
             for start in range(0, len(examples), chunk):

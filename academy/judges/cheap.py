@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from academy.backends.base import Backend
+from academy.backends.base import Backend, BackendOverloaded, BackendTimeout
 from academy.config import JudgeConfig
 from academy.judges.base import JUDGE_CLS, Judge, Judgement, JudgeRequest
 from academy.judges.reference import reference_scores
@@ -166,5 +166,8 @@ class ModelJudge(Judge):
         backend = self.backends.get(self.model)
         if backend is None:
             return None, 0.0
-        [completion] = await backend.agenerate([request.query])
+        try:
+            [completion] = await backend.agenerate([request.query])
+        except (BackendOverloaded, BackendTimeout):  # back-pressure: no reference, so no score
+            return None, 0.0
         return (None if completion.error else completion.text), float(completion.cost or 0.0)

@@ -4,6 +4,22 @@ The HTTP server, the demo, the benchmarks and the nightly flows all route throug
 what is measured is exactly what serves.
 """
 
-from academy.routing.base import ROUTER_CLS, ModelAnswer, Router, RouteRequest, RouteResult
+from academy.routing.base import (
+    ROUTER_CLS,
+    ModelAnswer,
+    NoAllowedModelError,
+    OverloadedError,
+    Router,
+    RouteRequest,
+    RouteResult,
+)
 
-__all__ = ["ROUTER_CLS", "ModelAnswer", "RouteRequest", "RouteResult", "Router"]
+__all__ = [
+    "ROUTER_CLS",
+    "ModelAnswer",
+    "NoAllowedModelError",
+    "OverloadedError",
+    "RouteRequest",
+    "RouteResult",
+    "Router",
+]

@@ -8,19 +8,31 @@ neighbourhoods and reused by benchmarks; ``route`` adds the I/O around it.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from academy.backends.base import Backend, Completion
+from academy.backends.base import Backend, BackendOverloaded, Completion
 from academy.backends.reference import unit_draw
 from academy.config import RouterConfig
 from academy.judges.base import JudgeRequest
-from academy.routing.base import ROUTER_CLS, ModelAnswer, Router, RouteRequest, RouteResult
+from academy.routing.base import (
+    ROUTER_CLS,
+    ModelAnswer,
+    OverloadedError,
+    Router,
+    RouteRequest,
+    RouteResult,
+)
 from academy.routing.quality_model import QualityModel
 from academy.store import AnswerRecord, Neighbour, QueryRecord, split_model_key
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = "retry_after"  # Completion.extra key: the backend refused the call as overloaded
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class Decision:
     model: str | None
     reason: str
     decision_ms: float
+    allowed: list[str] | None = None  # the models this request may use (None: all)
 
 
 def estimate_quality(
@@ -100,20 +113,47 @@ def blend_learned(
 
 
 def choose_model(
-    estimates: dict[str, Estimate], prices: dict[str, float], teacher: str, config: RouterConfig
+    estimates: dict[str, Estimate],
+    prices: dict[str, float],
+    teacher: str,
+    config: RouterConfig,
+    allowed: Collection[str] | None = None,
 ) -> tuple[str, str]:
-    """argmax(quality - lambda * price / teacher price) over models estimated above the floor with
-    enough evidence; the teacher when none qualifies. Returns (model, reason)."""
+    """argmax(quality - lambda * price / teacher price) over the allowed models estimated above the
+    floor with enough evidence; else the default model (:func:`default_model`). Returns (model, reason)."""
     teacher_price = prices[teacher] or 1.0
+    permitted = set(prices) if allowed is None else set(allowed) & set(prices)
     eligible = {
         model: est.quality - config.price_weight * prices[model] / teacher_price
         for model, est in estimates.items()
-        if model in prices and est.evidence >= config.min_evidence and est.quality >= config.quality_floor
+        if model in permitted and est.evidence >= config.min_evidence and est.quality >= config.quality_floor
     }
     if not eligible:
-        return teacher, "no model estimated above the quality floor: teacher"
+        model = default_model(estimates, prices, teacher, permitted)
+        if model == teacher:
+            return teacher, "no model estimated above the quality floor: teacher"
+        return model, "no model estimated above the quality floor, teacher not allowed: best allowed estimate"
     best = max(eligible, key=lambda m: (eligible[m], -prices[m]))
     return best, f"best quality-price trade-off (utility {eligible[best]:.3f})"
+
+
+def default_model(
+    estimates: dict[str, Estimate], prices: dict[str, float], teacher: str, allowed: Collection[str]
+) -> str:
+    """Who answers when nothing cheaper is known to be good enough: the teacher, or where a tier
+    forbids it, the allowed model with the highest estimated quality (unestimated ones last; ties go
+    to the priciest, the most capable by its price)."""
+    if teacher in allowed:
+        return teacher
+    return max(
+        sorted(allowed),
+        key=lambda m: (estimates[m].quality if m in estimates else -math.inf, prices.get(m, 0.0)),
+    )
+
+
+def overload_of(answer: ModelAnswer) -> float | None:
+    """Seconds until the answer's model expects a free slot, if it refused the call as overloaded."""
+    return answer.completion.extra.get(RETRY_AFTER)
 
 
 def pick_best(answers: Sequence[ModelAnswer]) -> ModelAnswer | None:
@@ -148,6 +188,7 @@ class AcademyRouter(Router):
         """Embed, search the tenant's past traffic, estimate and choose: everything but generation.
         The overhead benchmark times exactly this."""
         started = time.perf_counter()
+        allowed = self.allowed_models(request)  # before any work: a forbidden request costs nothing
         embedding = request.embedding if request.embedding is not None else await self.embed(request.query)
         neighbours = await self.store.asearch(embedding, request.tenant, self.config.neighbours)
         max_similarity = max((n.similarity for n in neighbours), default=None)
@@ -165,7 +206,7 @@ class AcademyRouter(Router):
             )
         else:
             route = "familiar"
-            model, reason = choose_model(estimates, self.prices, self.teacher, self.config)
+            model, reason = choose_model(estimates, self.prices, self.teacher, self.config, allowed)
             if max_similarity is None or max_similarity < self.config.novel_similarity:
                 reason = f"no close neighbour, learned estimate: {reason}"
         decision_ms = (time.perf_counter() - started) * 1000
@@ -177,6 +218,7 @@ class AcademyRouter(Router):
             model,
             reason,
             decision_ms,
+            allowed,
         )
 
     def learned_model(self) -> QualityModel | None:
@@ -203,34 +245,49 @@ class AcademyRouter(Router):
     # -- novel ---------------------------------------------------------------------------------
 
     async def _novel(self, request: RouteRequest, decision: Decision, started: float) -> RouteResult:
-        answers = await self._ask_all(request, list(self.backends), "fanout")
+        allowed = decision.allowed or list(self.backends)
+        answers = await self._ask_all(request, allowed, "fanout")
         await self._judge(request, answers, decision.embedding)
-        best = pick_best(answers) or self._teacher_answer(answers)
-        if best.completion.error:
-            raise NoAnswerError(f"every model failed; teacher: {best.completion.error}")
+        reason = decision.reason
+        best = pick_best(answers) or self._unjudged_answer(answers, decision)
+        if best is None:  # every model failed: the default model's chain gets a second chance
+            default = self._default(decision)
+            best, chain_answers = await self._serve_chain(request, self._fallbacks(default, decision, []))
+            answers += chain_answers
+            if best is None:
+                raise self._failure(answers, "every model failed")
+            reason = f"every model failed in the fan-out; {self._fallback_reason(chain_answers)}"
         best.purpose = "serve"
-        result = self._result(request, decision, best, answers, started, decision.reason)
-        self.spawn(self._log(request, decision.embedding, result, answers))
+        result = self._result(request, decision, best, answers, started, reason)
+        await self._record(request, decision.embedding, result, answers, final=True)
         return result
 
-    def _teacher_answer(self, answers: list[ModelAnswer]) -> ModelAnswer:
-        return next(a for a in answers if a.model == self.teacher)
+    def _unjudged_answer(self, answers: list[ModelAnswer], decision: Decision) -> ModelAnswer | None:
+        """Nothing judged (the judge failed): the default model's answer, else the priciest answer."""
+        ok = [a for a in answers if not a.completion.error]
+        default = self._default(decision)
+        preferred = [a for a in ok if a.model == default]
+        by_price = sorted(ok, key=lambda a: -self.prices.get(a.model, 0.0))
+        return (preferred + by_price or [None])[0]
+
+    def _default(self, decision: Decision) -> str:
+        return default_model(
+            decision.estimates, self.prices, self.teacher, decision.allowed or list(self.backends)
+        )
 
     # -- familiar ------------------------------------------------------------------------------
 
     async def _familiar(self, request: RouteRequest, decision: Decision, started: float) -> RouteResult:
-        chosen, reason = decision.model or self.teacher, decision.reason
-        [served] = await self._ask_all(request, [chosen], "serve")
-        attempts = [served]
-        if served.completion.error and chosen != self.teacher:
-            served.purpose = "failed"  # logged, so failures show up in the traffic store
-            reason = f"{chosen} failed ({served.completion.error}); fell back to the teacher"
-            [served] = await self._ask_all(request, [self.teacher], "serve")
-            attempts.append(served)
-        if served.completion.error:
-            raise NoAnswerError(f"{served.model} failed: {served.completion.error}")
+        chosen, reason = decision.model or self._default(decision), decision.reason
+        chain = [chosen, *self._fallbacks(chosen, decision, [chosen])]
+        served, attempts = await self._serve_chain(request, chain)
+        if served is None:
+            raise self._failure(attempts, f"{chosen} and its fallbacks failed")
+        if len(attempts) > 1:
+            reason = self._fallback_reason(attempts)
         result = self._result(request, decision, served, attempts, started, reason)
-        side_models = self._side_models(request, served.model)
+        await self._record(request, decision.embedding, result, attempts, final=False)
+        side_models = self._side_models(request, served.model, decision.allowed)
         judge_served = bool(side_models) or unit_draw(self.config.seed, request.request_id, "judge") < (
             self.config.judge_rate
         )
@@ -239,32 +296,89 @@ class AcademyRouter(Router):
         )
         return result
 
-    def _side_models(self, request: RouteRequest, served: str) -> list[tuple[str, str]]:
+    def _side_models(
+        self, request: RouteRequest, served: str, allowed: list[str] | None = None
+    ) -> list[tuple[str, str]]:
         """Models asked in the background: students shadowing (share ``shadow_rate``) and one random
-        other model for exploration (share ``explore_rate``), so estimates stay fresh."""
+        other model for exploration (share ``explore_rate``), so estimates stay fresh. Only models
+        the request may use: a tier that forbids a model forbids sending it the tenant's query."""
         seed = self.config.seed
+        permitted = set(allowed if allowed is not None else self.backends)
         side: dict[str, str] = {}
         if unit_draw(seed, request.request_id, "shadow") < self.config.shadow_rate:
-            side.update({m: "shadow" for m in self.students() if m != served})
+            side.update({m: "shadow" for m in self.students() if m != served and m in permitted})
         if unit_draw(seed, request.request_id, "explore") < self.config.explore_rate:
-            others = sorted(m for m in self.backends if m != served)
+            others = sorted(m for m in self.backends if m != served and m in permitted)
             if others:
                 pick = others[int(unit_draw(seed, request.request_id, "pick") * len(others))]
                 side.setdefault(pick, "explore")
         return list(side.items())
 
     async def _shadow_and_log(self, request, embedding, result, attempts, side_models, judge_served) -> None:
-        """Side answers (shadow/explore) and the judge, off the request path, then one log.
+        """Side answers (shadow/explore) and the judge, off the request path, then the final record.
         ``judge_served``: the served answer is judged (always with side answers; else at
-        ``judge_rate``: online monitoring that reveals the served model's quality here)."""
+        ``judge_rate``: online monitoring that reveals the served model's quality here). If this
+        work fails, the served answer is still logged as final: it was paid for and delivered."""
         answers, served = list(attempts), attempts[-1]
-        for purpose in sorted({p for _, p in side_models}):
-            names = [m for m, p in side_models if p == purpose]
-            answers += await self._ask_all(request, names, purpose)
-        if judge_served:
-            await self._judge(request, answers, embedding)
-            result.score, result.score_source = served.score, "judge"
-        await self._log(request, embedding, result, answers)
+        try:
+            for purpose in sorted({p for _, p in side_models}):
+                names = [m for m, p in side_models if p == purpose]
+                answers += await self._ask_all(request, names, purpose)
+            if judge_served:
+                await self._judge(request, answers, embedding)
+                result.score, result.score_source = served.score, "judge"
+        except Exception:
+            log.exception("shadow work for %s failed; logging the served answer", request.request_id)
+        await self._record(request, embedding, result, answers, final=True)
+
+    # -- fallback ------------------------------------------------------------------------------
+
+    def _fallbacks(self, model: str, decision: Decision, tried: list[str]) -> list[str]:
+        """Who answers when ``model`` fails: ``router.fallbacks[model]`` in order, else the default
+        model (the teacher); only allowed, active models not tried yet."""
+        if model in self.config.fallbacks:
+            chain = self.config.fallbacks[model]
+        else:
+            default = self._default(decision)
+            chain = [default] if default != model else []
+        permitted = set(decision.allowed or self.backends)
+        return [m for m in dict.fromkeys(chain) if m in self.backends and m in permitted and m not in tried]
+
+    async def _serve_chain(
+        self, request: RouteRequest, chain: list[str]
+    ) -> tuple[ModelAnswer | None, list[ModelAnswer]]:
+        """Ask each model in turn until one answers; a failed attempt stays, as purpose ``failed``
+        (logged, so failures show up in the traffic store)."""
+        attempts: list[ModelAnswer] = []
+        for model in chain:
+            [answer] = await self._ask_all(request, [model], "serve")
+            attempts.append(answer)
+            if not answer.completion.error:
+                return answer, attempts
+            answer.purpose = "failed"
+        return None, attempts
+
+    @staticmethod
+    def _fallback_reason(attempts: list[ModelAnswer]) -> str:
+        """Which models failed, why, and who answered in the end."""
+        steps = [
+            f"{a.model} {'was overloaded' if overload_of(a) is not None else 'failed'} ({a.completion.error})"
+            for a in attempts
+            if a.completion.error
+        ]
+        served = next((a.model for a in attempts if not a.completion.error), None)
+        return "; ".join(steps) + (f"; fell back to {served}, which answered" if served else "")
+
+    @staticmethod
+    def _failure(answers: list[ModelAnswer], what: str) -> Exception:
+        """OverloadedError when every failure was an overload (the client should retry later),
+        else NoAnswerError (nothing could answer: a 502)."""
+        failed = [a for a in answers if a.completion.error]
+        waits = [overload_of(a) for a in failed]
+        detail = "; ".join(f"{a.model}: {a.completion.error}" for a in failed)
+        if failed and all(w is not None for w in waits):
+            return OverloadedError(f"{what}: every model was overloaded ({detail})", min(waits))
+        return NoAnswerError(f"{what}: {detail}")
 
     # -- shared --------------------------------------------------------------------------------
 
@@ -282,10 +396,14 @@ class AcademyRouter(Router):
 
     @staticmethod
     async def _safe_generate(backend: Backend, query: str) -> Completion:
+        started = time.perf_counter()
         try:
             [completion] = await backend.agenerate([query])
         except Exception as exc:  # a broken backend must not fail the request: it is logged instead
-            completion = Completion("", 0, 0, 0.0, cost=0.0, error=f"{type(exc).__name__}: {exc}")
+            latency_ms = (time.perf_counter() - started) * 1000
+            completion = Completion("", 0, 0, latency_ms, cost=0.0, error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, BackendOverloaded):
+                completion.extra[RETRY_AFTER] = exc.retry_after
         return completion
 
     async def _judge(self, request: RouteRequest, answers: list[ModelAnswer], embedding: np.ndarray) -> None:
@@ -335,7 +453,25 @@ class AcademyRouter(Router):
             embedding=decision.embedding,
         )
 
-    async def _log(self, request, embedding, result: RouteResult, answers: list[ModelAnswer]) -> None:
+    async def _record(
+        self, request, embedding, result: RouteResult, answers: list[ModelAnswer], *, final: bool
+    ) -> None:
+        """Log a request. With a traffic log, the record is in its file when this returns (so an
+        acknowledged request survives a crash or a store outage) and the store write happens in
+        its writer; without one, a final record is stored by a background task after the response."""
+        query, rows = self._records(request, embedding, result, answers)
+        if self.traffic_log is not None:
+            await self.traffic_log.append(query, rows, final=final)
+        elif final:
+            self.spawn(self._store_now(query, rows))
+
+    async def _store_now(self, query: QueryRecord, rows: list[AnswerRecord]) -> None:
+        await asyncio.to_thread(self.store.log, query, rows)
+        self.maintain_when_due()
+
+    def _records(
+        self, request, embedding, result: RouteResult, answers: list[ModelAnswer]
+    ) -> tuple[QueryRecord, list[AnswerRecord]]:
         """One query row and its answer rows; the store derives answer ids and the judged scores."""
         query = QueryRecord(
             id=request.request_id,
@@ -350,9 +486,7 @@ class AcademyRouter(Router):
             latency_ms=result.latency_ms,
             domain=request.domain,
         )
-        await asyncio.to_thread(self.store.log, query, [self._answer_record(a) for a in answers])
-        if self.store.pending_rows >= self.store.config.maintenance_every:
-            self.spawn(self.maintain_store())
+        return query, [self._answer_record(a) for a in answers]
 
     @staticmethod
     def _answer_record(answer: ModelAnswer) -> AnswerRecord:

@@ -19,9 +19,24 @@ from academy.judges.delegation import JudgePanel
 from academy.registry import Registry
 from academy.routing.quality_model import QualityModel
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
+from academy.wal import TrafficLog
 
 log = logging.getLogger(__name__)
 EmbedFn = Callable[[str], Awaitable[np.ndarray]]
+
+
+class OverloadedError(RuntimeError):
+    """Every model the request could go to refused it as overloaded; the server answers 503 with
+    ``Retry-After: retry_after`` seconds, so clients back off instead of retrying at once."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NoAllowedModelError(LookupError):
+    """The request's allowed models (its tenant's tier) include no active model; the server
+    answers 403: the client may not use any model that could answer."""
 
 
 @dataclass
@@ -35,7 +50,8 @@ class RouteRequest:
     domain: str | None = None
     embedding: np.ndarray | None = None
     reference: str | None = None
-    models: frozenset[str] | None = None  # the models the tenant may use (None: every active model)
+    # The models this request may use (its tenant's tier); None = every active model.
+    models: frozenset[str] | None = None
 
 
 @dataclass
@@ -99,6 +115,9 @@ class Router(abc.ABC):
         self.embed = embed
         self._background: set[asyncio.Task] = set()
         self._maintaining = False
+        # The write-ahead log requests are logged through (academy/wal.py); None: the router writes
+        # to the store itself after the response (the replay harness, ``store.wal: false``).
+        self.traffic_log: TrafficLog | None = None
         # The learned quality model the registry serves (set by the registry watcher or a benchmark).
         self.quality_model: QualityModel | None = None
         # Who judges instead of the supervisor where it was delegated (academy/judges/delegation.py);
@@ -107,6 +126,28 @@ class Router(abc.ABC):
 
     @abc.abstractmethod
     async def route(self, request: RouteRequest) -> RouteResult: ...
+
+    def attach_traffic_log(self, traffic_log: TrafficLog) -> None:
+        """Log through ``traffic_log``; its writer keeps the store maintained as rows arrive."""
+        self.traffic_log = traffic_log
+        traffic_log.on_stored = self.maintain_when_due
+
+    def allowed_models(self, request: RouteRequest) -> list[str]:
+        """The active models this request may use, in config order; NoAllowedModelError if none."""
+        if request.models is None:
+            return list(self.backends)
+        allowed = [name for name in self.backends if name in request.models]
+        if not allowed:
+            raise NoAllowedModelError(
+                f"none of the models this request may use ({', '.join(sorted(request.models)) or 'none'}) "
+                f"is active; active models: {', '.join(self.backends)}"
+            )
+        return allowed
+
+    def maintain_when_due(self) -> None:
+        """After ``store.maintenance_every`` new rows, index or compact in the background."""
+        if self.store.pending_rows >= self.store.config.maintenance_every:
+            self.spawn(self.maintain_store())
 
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run work after the response (shadowing, logging); ``drain`` waits for all of it."""
@@ -127,8 +168,12 @@ class Router(abc.ABC):
             self._maintaining = False
 
     async def log_query(self, query: QueryRecord, answers: list[AnswerRecord]) -> None:
-        """Log a request answered outside routing (a cache hit) like any routed request."""
-        await asyncio.to_thread(self.store.log, query, answers)
+        """Log a request answered outside routing (a cache hit) like any routed request: through
+        the traffic log when there is one (durable when this returns), else stored directly."""
+        if self.traffic_log is not None:
+            await self.traffic_log.append(query, answers, final=True)
+        else:
+            await asyncio.to_thread(self.store.log, query, answers)
 
     @staticmethod
     async def _logged(coro: Awaitable[None]) -> None:
@@ -137,17 +182,34 @@ class Router(abc.ABC):
         except Exception:  # a background failure must not vanish silently, nor kill the server
             log.exception("background routing task failed")
 
+    @property
+    def idle(self) -> bool:
+        """No background task runs and the traffic log has stored everything queued."""
+        return not self._background and (self.traffic_log is None or self.traffic_log.idle)
+
     def wait_idle(self, timeout: float = 60.0) -> None:
-        """Block until background work is done, from a thread other than the server's event loop
-        (tests, demos and benchmarks that drive a server running in a thread)."""
+        """Block until background work is done and its traffic is in the store, from a thread other
+        than the server's event loop (tests, demos and benchmarks that drive a server in a thread)."""
         deadline = time.monotonic() + timeout
-        while self._background:
+        while not self.idle:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self._background)} background routing tasks still running")
+                backlog = self.traffic_log.backlog if self.traffic_log else 0
+                raise TimeoutError(
+                    f"{len(self._background)} background routing tasks still running, "
+                    f"{backlog} traffic records not stored yet"
+                )
             time.sleep(0.01)
 
     async def drain(self) -> None:
-        """Wait until every background task has finished (tests, shutdown, end of a demo day)."""
+        """Wait until every background task has finished and the traffic log has stored what they
+        logged (tests, the end of a demo day: callers read the store right after)."""
+        while not self.idle:
+            await self.drain_tasks()
+            if self.traffic_log is not None:
+                await self.traffic_log.flush()
+
+    async def drain_tasks(self) -> None:
+        """Wait for background tasks only (shutdown: the traffic log is then closed with a bound)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 

@@ -93,7 +93,7 @@ async def _route_and_answer(
     on_done: Callable[[], None] | None,
 ) -> tuple[list[Served], Answers]:
     runtime = Runtime.build(cfg)
-    await runtime.start_watcher()  # serve the registry's @production versions, spawned students too
+    await runtime.start()  # replay a crashed day's traffic log; serve the registry's @production versions
     try:
         results = await route_examples(runtime, examples, tenant, CONCURRENCY, on_done)
         await runtime.router.maintain_store()
