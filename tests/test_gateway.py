@@ -30,6 +30,7 @@ TIERS = {
     "limited": {"requests_per_minute": 6, "burst": 2, "cache_exact": False, "cache_semantic": False},
     "tokens": {"tokens_per_day": 20, "cache_exact": False, "cache_semantic": False},
     "budget": {"monthly_budget_usd": 1e-9, "cache_exact": False, "cache_semantic": False},
+    "students": {"models": ["student-1"], "cache_exact": False, "cache_semantic": False},
 }
 
 
@@ -215,6 +216,15 @@ def test_token_quota_and_monthly_budget_refuse_before_any_model_is_called(server
     assert broke.status_code == 429 and "monthly budget" in broke.json()["error"]["message"]
     runtime.router.wait_idle()
     assert runtime.store.count("queries") == before + 1
+
+
+def test_a_tier_limited_to_students_never_reaches_the_teacher(server, runtime, keys) -> None:
+    answered = [chat(server, q, keys["students"]) for q in ("What is 40 + 2?", "Reverse the word 'stone'.")]
+    assert [r.status_code for r in answered] == [200, 200]
+    runtime.router.wait_idle()
+    for response in answered:
+        rows = runtime.store.answers_for(response.json()["academy"]["request_id"])
+        assert rows and {r["model"] for r in rows} == {"student-1"}  # not even in the fan-out
 
 
 def test_usage_by_model_and_route_exports_as_json_csv_and_parquet(server, keys) -> None:
