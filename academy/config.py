@@ -193,7 +193,7 @@ class ServerConfig(Section):
 class TierConfig(Section):
     """What a tenant on this tier may do. 0 = unlimited; ``models`` empty = every active model."""
 
-    requests_per_minute: float = Field(600, ge=0)
+    requests_per_minute: float = Field(0, ge=0)
     burst: int = Field(0, ge=0)  # token-bucket size; 0 = one second's worth of requests (at least 1)
     tokens_per_day: int = Field(0, ge=0)
     monthly_budget_usd: float = Field(0.0, ge=0)
