@@ -93,14 +93,21 @@ def test_decisions_grant_keep_and_revoke_with_hysteresis():
             (1, "ensemble", 50, 0.92),  # between the thresholds: not granted ...
             (2, "ensemble", 50, 0.92),  # ... but kept where it already was
             (3, "ensemble", 50, 0.80),  # revoked
-            (4, "ensemble", 5, 1.00),  # too few pairs
+            (4, "ensemble", 5, 1.00),  # too few pairs to grant
             (4, "verifier", 50, 0.96),  # the next candidate in order gets it
+            (5, "ensemble", 3, 1.00),  # held, only 3 audits since, all agreeing: kept
+            (6, "ensemble", 3, 0.33),  # held, 3 audits, 2 disagree: revoked at once
         ],
         columns=["cluster", "judge", "n", "agreement"],
     )
-    decisions = decide(table, 5, {2: "ensemble", 3: "ensemble"}, config)
-    assert [d.judge for d in decisions] == ["ensemble", None, "ensemble", None, "verifier"]
+    held = {2: "ensemble", 3: "ensemble", 5: "ensemble", 6: "ensemble", 7: "ensemble"}
+    decisions = decide(table, 8, held, config)
+    judges = [d.judge for d in decisions]
+    assert judges == ["ensemble", None, "ensemble", None, "verifier", "ensemble", None, "ensemble"]
     assert decisions[2].reason.startswith("kept") and decisions[3].reason.startswith("revoked from ensemble")
+    assert decisions[5].reason == "kept: agreement 1.000 on 3 pairs"
+    assert decisions[6].reason == "revoked from ensemble: agreement 0.330 < 0.9 on 3 audited pairs"
+    assert decisions[7].reason == "kept: no audited pairs since it was granted"  # no evidence either way
 
 
 def test_audit_sample_still_reaches_the_supervisor():

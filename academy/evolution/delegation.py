@@ -138,27 +138,48 @@ def agreement_table(
 def decide(
     table: pd.DataFrame, n_clusters: int, delegated_now: dict[int, str], config: DelegationConfig
 ) -> list[ClusterDecision]:
-    """Who judges each cluster: the first candidate (config order) clearing the bar, else the supervisor."""
+    """Who judges each cluster. A delegation is kept while its audits agree at ``revoke_agreement``
+    (however few they are: once delegated, only the audit sample reaches the supervisor, so fresh
+    pairs are scarce by design, and demanding ``min_samples`` of them would revoke it for lack of
+    evidence, not for disagreement); else the first candidate (config order) clearing the grant bar
+    on ``min_samples`` pairs; else the supervisor."""
     order = [c for c in dict.fromkeys(table["judge"])]
     decisions = []
     for cluster in range(n_clusters):
         rows = table[table["cluster"] == cluster].set_index("judge")
         evidence = {j: float(rows.loc[j, "agreement"]) for j in rows.index if rows.loc[j, "n"] > 0}
         samples = {j: int(rows.loc[j, "n"]) for j in rows.index}
-        chosen, reason = None, "supervisor: no candidate clears the bar"
-        for judge in order:
-            if judge not in evidence or samples[judge] < config.min_samples:
-                continue
-            keeps = delegated_now.get(cluster) == judge and evidence[judge] >= config.revoke_agreement
-            if keeps or evidence[judge] >= config.grant_agreement:
-                chosen = judge
-                reason = f"{'kept' if keeps else 'granted'}: agreement {evidence[judge]:.3f} on {samples[judge]} pairs"
-                break
-        if chosen is None and cluster in delegated_now:
-            held = delegated_now[cluster]
-            reason = f"revoked from {held}: agreement {evidence.get(held, math.nan):.3f} < {config.revoke_agreement}"
-        decisions.append(ClusterDecision(chosen, reason, evidence, samples))
+        held = delegated_now.get(cluster)
+        chosen, reason = _keep(held, evidence, samples, config)
+        grantable = [
+            j for j in order if samples.get(j, 0) >= config.min_samples and j in evidence
+            and evidence[j] >= config.grant_agreement
+        ]  # fmt: skip
+        if chosen is None and grantable:
+            chosen = grantable[0]
+            reason = f"granted: agreement {evidence[chosen]:.3f} on {samples[chosen]} pairs"
+        if chosen is None and held is not None:
+            reason = (
+                f"revoked from {held}: agreement {evidence[held]:.3f} < {config.revoke_agreement} "
+                f"on {samples[held]} audited pairs"
+            )
+        decisions.append(
+            ClusterDecision(chosen, reason or "supervisor: no candidate clears the bar", evidence, samples)
+        )
     return decisions
+
+
+def _keep(
+    held: str | None, evidence: dict[str, float], samples: dict[str, int], config: DelegationConfig
+) -> tuple[str | None, str]:
+    """(held, why) when the cluster's delegation stands: no audit yet, or audits that agree."""
+    if held is None:
+        return None, ""
+    if held not in evidence:
+        return held, "kept: no audited pairs since it was granted"
+    if evidence[held] >= config.revoke_agreement:
+        return held, f"kept: agreement {evidence[held]:.3f} on {samples[held]} pairs"
+    return None, ""
 
 
 def gate(
