@@ -172,6 +172,8 @@ def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
     tmp = tmp_path_factory.mktemp("cluster-servers")
     env = base_env(tmp)
     env.pop("PREFECT_API_URL", None)  # the server itself must not point at another API
+    # MLflow 3's server otherwise starts ~7 background job consumers (GenAI jobs) we never use.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     mlflow_port, prefect_port = free_port(), free_port()
     mlflow = Service(
         "mlflow",
