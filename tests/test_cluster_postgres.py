@@ -8,7 +8,7 @@ refuses to run as root, so as root the cluster runs as the ``postgres`` system u
 
 The night goes through the deployment path operators use: ``prefect deploy`` of the repo's
 prefect.yaml, ``prefect deployment run --watch``, and a process worker picking the run up. A short
-night (100 steps on one domain) keeps the module around 2 minutes on 2 cores.
+night (40 steps on one domain): the module took 3 min 16 s on 2 shared cores (target: 2 min).
 """
 
 from __future__ import annotations
@@ -201,8 +201,8 @@ def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
 
 
 def cluster_config(home: Path, student: Path, servers: dict[str, str]) -> AcademyConfig:
-    """The tiny night of tests/test_nightly.py, on the cluster profile (100 steps: mechanics only)."""
-    cfg = night_config(home, student, steps=100)
+    """The tiny night of tests/test_nightly.py, on the cluster profile (40 steps: mechanics only)."""
+    cfg = night_config(home, student, steps=40)
     return AcademyConfig.model_validate(
         cfg.model_dump(mode="json", exclude={"registry": {"tracking_uri", "artifact_location"}})
         | {
@@ -224,7 +224,7 @@ def night(servers, tmp_path_factory, tiny_student_dir, embedder) -> dict:
     student = home / "students" / "student-1"
     shutil.copytree(tiny_student_dir, student)
     cfg = cluster_config(home, student, servers)
-    route(cfg, embedder, seed=11, n=200)
+    route(cfg, embedder, seed=11, n=120)
     config_path = write_config(cfg, home / "academy.yaml")
     env = base_env(Path(servers["tmp"])) | {"PREFECT_API_URL": servers["prefect"]}
     prefect = [sys.executable, "-m", "prefect"]
@@ -295,5 +295,5 @@ def test_router_serves_the_production_version_from_that_registry(night, embedder
         finally:
             await runtime.aclose(close_embedder=False)
 
-    assert asyncio.run(store_rows()) >= 208  # both days landed in the profile's LanceDB location
+    assert asyncio.run(store_rows()) >= 128  # both days landed in the profile's LanceDB location
     assert (night["home"] / "shared-lancedb").is_dir() and not (night["home"] / "lancedb").exists()
