@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser demo test serve lint format bench clean up down
+.PHONY: install browser postgres demo test serve lint format bench clean up down
 
 install: $(STAMP)
 
@@ -26,10 +26,16 @@ $(STAMP): pyproject.toml
 browser:
 	bash scripts/install_browser.sh
 
+# PostgreSQL (Debian package) for the cluster profile's integration test (tests/test_cluster_postgres.py,
+# which starts a private cluster on 127.0.0.1); same rules as `browser`: installed when missing,
+# skipped with a message where that is impossible.
+postgres:
+	bash scripts/install_postgres.sh
+
 demo: install
 	$(BIN)/academy demo
 
-test: install browser
+test: install browser postgres
 	$(BIN)/pytest -q
 
 serve: install

@@ -430,6 +430,32 @@ def bench_distill(
     )
 
 
+config_app = typer.Typer(help="The effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="embedded | cluster (overrides the file's profile)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Print where this config stores traffic and models and how its flows run, after the profile."""
+    from academy.execution import effective_settings
+
+    cfg = config_or_exit(config, home, profile=profile)
+    settings = effective_settings(cfg)
+    if as_json:
+        typer.echo(json.dumps(settings, indent=2))
+        return
+    width = max(map(len, settings))
+    for key, value in settings.items():
+        typer.echo(f"{key:<{width}}  {value}")
+
+
 registry_app = typer.Typer(help="The MLflow model registry: versions, stages, roles.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 KEY_METRICS = 4  # metrics shown per version in the status table

@@ -7,6 +7,7 @@ tests can build a component from its own keys only. CLI flags override values wi
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,9 @@ class Section(BaseModel):
 class PathsConfig(Section):
     home: Path = Path(".academy")
     data: Path = Path("datasets")  # snapshots, gap reports and distillation datasets (DVC outputs)
+    # Where the LanceDB traffic store lives: empty = ``home/lancedb``; a path or an object-store URI
+    # (``s3://bucket/academy``). The ``cluster`` profile sets it from ``cluster.lancedb_uri``.
+    store_uri: str = ""
 
     def resolve(self, path: str | Path) -> Path:
         """A path relative to ``home`` (absolute paths are kept)."""
@@ -39,8 +43,18 @@ class PathsConfig(Section):
         return path if path.is_absolute() else self.home / path
 
     @property
-    def store(self) -> Path:
-        return self.home / "lancedb"
+    def store(self) -> str | Path:
+        """The traffic store's location: a local path, or a URI kept as a string (``Path`` would turn
+        ``s3://b`` into ``s3:/b``)."""
+        if not self.store_uri:
+            return self.home / "lancedb"
+        return self.store_uri if is_uri(self.store_uri) else Path(self.store_uri)
+
+
+def is_uri(location: str) -> bool:
+    """``scheme://...`` (``s3://``, ``gs://``, ``az://``, ``file://``...) rather than a local path."""
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.isalnum() and len(scheme) > 1
 
 
 class EmbedderConfig(Section):
@@ -336,7 +350,13 @@ class RegistryConfig(Section):
         return self.tracking_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}"
 
     def resolved_artifact_location(self, home: Path) -> str:
-        return self.artifact_location or (home / "mlartifacts").resolve().as_uri()
+        """Empty for a tracking server without one: the server's own ``--artifacts-destination``
+        then stores them, so every host reads the same artifacts (a local folder would not be shared)."""
+        if self.artifact_location:
+            return self.artifact_location
+        if self.tracking_uri.startswith(("http://", "https://")):
+            return ""
+        return (home / "mlartifacts").resolve().as_uri()
 
 
 class ScoringConfig(Section):
@@ -490,7 +510,44 @@ class DistillBenchConfig(Section):
         return min(max(1, round(self.steps * self.peer_fraction)), self.steps - 1)
 
 
+DEFAULT_WORK_POOL = "academy-process"
+
+
+class DaskConfig(Section):
+    """Where Dask runs the nightly task maps: a running scheduler (``address``), or, when empty, a
+    ``LocalCluster`` of ``n_workers`` processes started for the flow run and closed after it."""
+
+    address: str = ""  # e.g. tcp://dask-scheduler:8786
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)  # 1: the steps are torch/numpy-bound, pinned to one thread
+
+
+class ClusterConfig(Section):
+    """The stores and services the ``cluster`` profile uses instead of the embedded defaults.
+
+    Every process (router replicas, Prefect workers, flow runs) reads the same values, so they share
+    one MLflow server, one LanceDB location and one Prefect API; see README "Scaling out".
+    """
+
+    mlflow_tracking_uri: str = ""  # an MLflow server, e.g. http://mlflow:5000 (its backend: PostgreSQL)
+    mlflow_artifact_location: str = ""  # empty = the server's --artifacts-destination (proxied)
+    lancedb_uri: str = ""  # a path shared by every process, or object storage: s3://bucket/academy
+    prefect_api_url: str = ""  # e.g. http://prefect:4200/api
+    work_pool: str = DEFAULT_WORK_POOL  # the pool deployments go to (scripts/stack.sh, prefect deploy)
+    task_runner: Literal["sequential", "dask"] = "sequential"
+    dask: DaskConfig = Field(default_factory=DaskConfig)
+
+    def missing(self) -> list[str]:
+        """The keys the cluster profile cannot run without (empty would silently mean embedded)."""
+        required = ("mlflow_tracking_uri", "lancedb_uri", "prefect_api_url")
+        return [f"cluster.{key}" for key in required if not getattr(self, key).strip()]
+
+
 class AcademyConfig(Section):
+    # ``embedded``: everything in ``paths.home`` (SQLite MLflow, LanceDB folder, a local or ephemeral
+    # Prefect). ``cluster``: the ``cluster`` section's servers replace them wherever they are read.
+    profile: Literal["embedded", "cluster"] = "embedded"
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -524,6 +581,42 @@ class AcademyConfig(Section):
             if self.models and unknown:
                 raise ValueError(f"gateway.tiers.{tier}.models: unknown models {unknown} (have {names})")
         return self
+
+    @model_validator(mode="after")
+    def _apply_profile(self) -> AcademyConfig:
+        """Copy the cluster's locations over the embedded ones, so every reader (registry, store,
+        router, flows, scripts) follows the profile without knowing about it."""
+        if self.profile != "cluster":
+            return self
+        missing = self.cluster.missing()
+        if missing:
+            raise ValueError(f"profile 'cluster' needs {', '.join(missing)} (see README 'Scaling out')")
+        if not re.match(
+            r"^(https?|postgresql(\+\w+)?|mysql(\+\w+)?|databricks)://", self.cluster.mlflow_tracking_uri
+        ):
+            raise ValueError(
+                "cluster.mlflow_tracking_uri must name a tracking server (http://host:5000) or a "
+                f"database (postgresql://...), got {self.cluster.mlflow_tracking_uri!r}"
+            )
+        if not re.match(r"^https?://", self.cluster.prefect_api_url):
+            raise ValueError(
+                f"cluster.prefect_api_url must be an http(s) URL ending in /api, got {self.cluster.prefect_api_url!r}"
+            )
+        self.registry.tracking_uri = self.cluster.mlflow_tracking_uri
+        if self.cluster.mlflow_artifact_location:
+            self.registry.artifact_location = self.cluster.mlflow_artifact_location
+        self.paths.store_uri = self.cluster.lancedb_uri
+        return self
+
+    @property
+    def prefect_api_url(self) -> str:
+        """The Prefect API flows and workers talk to: the cluster's, or "" (the local or ephemeral one)."""
+        return self.cluster.prefect_api_url if self.profile == "cluster" else ""
+
+    @property
+    def work_pool(self) -> str:
+        """The work pool deployments and workers use."""
+        return self.cluster.work_pool if self.profile == "cluster" else DEFAULT_WORK_POOL
 
     @property
     def teacher(self) -> ModelConfig:

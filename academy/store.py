@@ -46,7 +46,7 @@ from lancedb.background_loop import LOOP
 from lancedb.index import Bitmap, BTree, IvfHnswSq, IvfPq
 from lancedb.table import AsyncTable, Table
 
-from academy.config import StoreConfig
+from academy.config import StoreConfig, is_uri
 
 EMBEDDING_DIM = 384
 ROLES = ("teacher", "ta", "student")
@@ -248,7 +248,8 @@ def sql_str(value: str) -> str:
 
 
 class TrafficStore:
-    """Queries and answers in a LanceDB folder; tables are created on first use, reopened as they are.
+    """Queries and answers in LanceDB (a folder, or an object-store URI such as ``s3://bucket/academy``);
+    tables are created on first use, reopened as they are.
 
     Thread-safe within a process: writes are serialised by a lock, index maintenance by another, and
     searches run concurrently. ``read_consistency_interval`` (see ``lancedb.connect``) makes a
@@ -263,9 +264,11 @@ class TrafficStore:
         *,
         read_consistency_interval: timedelta | None = None,
     ) -> None:
-        self.path = Path(path)
+        # A URI (s3://bucket/academy) stays a string: Path() would fold its "//" and lose the scheme.
+        self.uri = str(path)
+        self.path = path if isinstance(path, str) and is_uri(path) else Path(path)
         self.config = config or StoreConfig()
-        self._db = lancedb.connect(str(self.path), read_consistency_interval=read_consistency_interval)
+        self._db = lancedb.connect(self.uri, read_consistency_interval=read_consistency_interval)
         self._queries = self._open_or_create(QUERIES, QUERY_SCHEMA)
         self._answers = self._open_or_create(ANSWERS, ANSWER_SCHEMA)
         self._scores = self._open_or_create(SCORES, SCORE_SCHEMA)
@@ -288,7 +291,7 @@ class TrafficStore:
         _add_missing_nullable_columns(table, schema)
         if not table.schema.equals(schema, check_metadata=False):
             raise StoreError(
-                f"{self.path / name}: table schema differs from this version of Academy's\n"
+                f"{self.uri.rstrip('/')}/{name}: table schema differs from this version of Academy's\n"
                 f"found:\n{table.schema}\nexpected:\n{schema}"
             )
         return table

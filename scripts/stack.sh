@@ -39,6 +39,9 @@ for key, value in {
     "ARTIFACT_URI": cfg.registry.resolved_artifact_location(cfg.paths.home),
     "CONFIG_PORT": cfg.server.port,
     "EXPERIMENT": cfg.registry.experiment,
+    # profile: cluster names a Prefect server elsewhere and the work pool to use (academy/config.py).
+    "PROFILE_PREFECT_API_URL": cfg.prefect_api_url,
+    "WORK_POOL": cfg.work_pool,
     # "name<TAB>dir" per hf student on local disk: the router needs them to exist.
     "STUDENTS": "\n".join(
         f"{m.name}\t{cfg.paths.resolve(m.options.get('path', f'students/{m.name}')).resolve()}"
@@ -56,9 +59,13 @@ MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 ROUTER_PORT="${ROUTER_PORT:-$CONFIG_PORT}"
 STACK="$ACADEMY_HOME/stack"
 export PREFECT_HOME="$ACADEMY_HOME/prefect"
-export PREFECT_API_URL="http://$HOST:$PREFECT_PORT/api"
+# The cluster profile's Prefect API (cluster.prefect_api_url) when set, else the local server's.
+export PREFECT_API_URL="${PROFILE_PREFECT_API_URL:-http://$HOST:$PREFECT_PORT/api}"
 export ACADEMY_REPO="$ROOT"  # prefect.yaml's pull step: flow runs start in the repo root
-POOL=academy-process
+POOL="$WORK_POOL"  # academy-process, or cluster.work_pool under the cluster profile
+
+# cluster.prefect_api_url names a Prefect server elsewhere: no local one is started.
+remote_prefect() { [[ -n "$PROFILE_PREFECT_API_URL" ]]; }
 
 # registry.tracking_uri names an MLflow server elsewhere: its UI is that server's.
 remote_tracking() { [[ "$TRACKING_URI" =~ ^(https?|databricks): ]]; }
@@ -135,6 +142,7 @@ up() {
     port="${service#*:}"
     service="${service%%:*}"
     if [[ $service == mlflow ]] && remote_tracking; then continue; fi
+    if [[ $service == prefect-server ]] && remote_prefect; then continue; fi
     if [[ -z "$(running_pid "$service")" ]] && port_busy "$port"; then
       die "$service: port $port on $HOST is taken by a process this script did not start (set another port, see the header)"
     fi
@@ -149,16 +157,28 @@ up() {
     fi
   done <<<"$STUDENTS"
 
-  start prefect-server "$PREFECT_PORT" "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
-  wait_http prefect-server "$PREFECT_API_URL/health" 120
+  if remote_prefect; then
+    echo "  prefect-server: not started (cluster.prefect_api_url is $PREFECT_API_URL)"
+    curl -fsS -o /dev/null --max-time 10 "$PREFECT_API_URL/health" ||
+      die "the cluster profile's Prefect API $PREFECT_API_URL does not answer /health"
+  else
+    start prefect-server "$PREFECT_PORT" "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
+    wait_http prefect-server "$PREFECT_API_URL/health" 120
+  fi
 
   if ! "$BIN/prefect" work-pool inspect "$POOL" >/dev/null 2>&1; then
     echo "  work pool $POOL: creating (type process)"
     "$BIN/prefect" work-pool create "$POOL" --type process >/dev/null
   fi
 
-  echo "  deployments: prefect deploy --all (log $STACK/deploy.log)"
-  if ! "$BIN/prefect" --no-prompt deploy --all >"$STACK/deploy.log" 2>&1; then
+  # `deploy --all` ignores --pool, so another pool (cluster.work_pool) gets a copy of prefect.yaml.
+  local project=prefect.yaml
+  if [[ "$POOL" != academy-process ]]; then
+    project="$STACK/prefect.yaml"
+    sed "s/name: academy-process\$/name: $POOL/" prefect.yaml >"$project"
+  fi
+  echo "  deployments: prefect deploy --all on pool $POOL (log $STACK/deploy.log)"
+  if ! "$BIN/prefect" --no-prompt deploy --all --prefect-file "$project" >"$STACK/deploy.log" 2>&1; then
     tail -n 30 "$STACK/deploy.log" >&2
     die "prefect deploy --all failed (log: $STACK/deploy.log)"
   fi

@@ -116,3 +116,21 @@ def test_flow_runs_start_in_the_repo_root(project):
     assert step == "prefect.deployments.steps.set_working_directory"
     assert inputs["directory"] == "{{ $ACADEMY_REPO }}"
     assert 'export ACADEMY_REPO="$ROOT"' in (REPO / "scripts" / "stack.sh").read_text()
+
+
+# The variables of the Kubernetes worker's default base job template (prefect-kubernetes): a job
+# variable outside it is silently ignored by the worker, so a typo would never reach the pod.
+KUBERNETES_JOB_VARIABLES = {
+    "name", "namespace", "image", "image_pull_policy", "service_account_name", "finished_job_ttl",
+    "job_watch_timeout_seconds", "pod_watch_timeout_seconds", "stream_output", "cluster_config",
+    "env", "labels", "command", "backoff_limit",
+}  # fmt: skip
+
+
+def test_kubernetes_pool_job_variables_are_template_variables(project):
+    """The documented Kubernetes pool (README "Scaling out") names only variables the worker fills."""
+    pool = project["definitions"]["kubernetes_pool"]
+    assert pool["name"] != POOL
+    variables = pool["job_variables"]
+    assert set(variables) <= KUBERNETES_JOB_VARIABLES, set(variables) - KUBERNETES_JOB_VARIABLES
+    assert variables["env"]["ACADEMY_REPO"] and variables["env"]["HF_HUB_OFFLINE"] == "1"

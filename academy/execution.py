@@ -1,0 +1,88 @@
+"""Where the nightly flow's tasks run: the ONE place that turns the config into a Prefect task runner.
+
+Flows call ``task_runner(cfg)`` instead of naming a runner, so switching a night from sequential to
+a Dask cluster is a config change (``cluster.task_runner``), not a code change. Nothing here starts
+anything at import time: a Dask ``LocalCluster`` is only created when the flow enters the runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from academy.config import AcademyConfig, DaskConfig
+
+RUNNERS = ("sequential", "dask")
+
+
+def runner_name(cfg: AcademyConfig) -> str:
+    """``sequential`` or ``dask``: the cluster profile's choice; otherwise an ``execution`` section's
+    (if this config has one), else sequential, the embedded default."""
+    if cfg.profile == "cluster":
+        return cfg.cluster.task_runner
+    execution = getattr(cfg, "execution", None)
+    name = getattr(execution, "task_runner", "sequential") if execution is not None else "sequential"
+    if name not in RUNNERS:
+        raise ValueError(f"task runner {name!r} is not one of {', '.join(RUNNERS)}")
+    return name
+
+
+def dask_settings(cfg: AcademyConfig) -> DaskConfig:
+    """The cluster profile's Dask settings; an ``execution.dask_workers`` fallback for embedded."""
+    if cfg.profile == "cluster":
+        return cfg.cluster.dask
+    workers = getattr(getattr(cfg, "execution", None), "dask_workers", None)
+    return DaskConfig(n_workers=workers) if workers else DaskConfig()
+
+
+def task_runner(cfg: AcademyConfig) -> TaskRunner:
+    """A fresh Prefect task runner for one flow run.
+
+    ``sequential`` is a one-thread pool: submitted and mapped tasks run one after another in the
+    flow's process, exactly as before parallel maps existed. ``dask`` is ``prefect_dask``'s runner,
+    on the scheduler at ``dask.address`` or on a LocalCluster of ``dask.n_workers`` processes.
+    """
+    if runner_name(cfg) == "sequential":
+        return ThreadPoolTaskRunner(max_workers=1)
+    return _dask_runner(dask_settings(cfg))
+
+
+def _dask_runner(dask: DaskConfig) -> TaskRunner:
+    """Imported lazily: prefect-dask pulls in distributed, which the sequential path never needs."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:  # pragma: no cover - prefect-dask is a pinned dependency
+        raise RuntimeError("task runner 'dask' needs prefect-dask (pip install -e .)") from exc
+    if dask.address:
+        return DaskTaskRunner(address=dask.address)
+    kwargs: dict[str, Any] = {
+        "n_workers": dask.n_workers,
+        "threads_per_worker": dask.threads_per_worker,
+        "processes": True,  # the GIL: torch/numpy steps scale across processes, not threads
+        "dashboard_address": None,  # no web port opened per night
+    }
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
+
+
+def prefect_env(cfg: AcademyConfig) -> dict[str, str]:
+    """Environment a flow, worker or deploy needs to reach the profile's Prefect API ({} = embedded:
+    whatever PREFECT_API_URL the caller already has, or an ephemeral API)."""
+    return {"PREFECT_API_URL": cfg.prefect_api_url} if cfg.prefect_api_url else {}
+
+
+def effective_settings(cfg: AcademyConfig) -> dict[str, str]:
+    """What this config actually uses after the profile is applied (``academy config show``)."""
+    home = cfg.paths.home
+    dask = dask_settings(cfg)
+    runner = runner_name(cfg)
+    where = dask.address or f"LocalCluster({dask.n_workers} workers x {dask.threads_per_worker} thread)"
+    return {
+        "profile": cfg.profile,
+        "mlflow tracking uri": cfg.registry.resolved_tracking_uri(home),
+        "mlflow artifacts": cfg.registry.resolved_artifact_location(home) or "(the tracking server's)",
+        "lancedb uri": str(cfg.paths.store),
+        "prefect api url": cfg.prefect_api_url or "(PREFECT_API_URL of the caller, else ephemeral)",
+        "work pool": cfg.work_pool,
+        "task runner": runner + (f" on {where}" if runner == "dask" else ""),
+    }

@@ -1,0 +1,118 @@
+"""Profiles: ``embedded`` keeps everything in ``paths.home``; ``cluster`` swaps in the servers of the
+``cluster`` section wherever the registry, the store, the flows and the scripts read them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from academy.config import AcademyConfig, ConfigError, load_config
+from academy.execution import effective_settings, prefect_env, task_runner
+from academy.store import TrafficStore
+from registry.model_registry import ModelRegistry
+
+REPO = Path(__file__).resolve().parent.parent
+CLUSTER = {
+    "mlflow_tracking_uri": "http://mlflow.internal:5000",
+    "lancedb_uri": "s3://academy-traffic/prod",
+    "prefect_api_url": "http://prefect.internal:4200/api",
+    "work_pool": "academy-k8s",
+}
+
+
+def cluster(home: Path, **extra: object) -> AcademyConfig:
+    return AcademyConfig.model_validate(
+        {"paths": {"home": str(home)}, "profile": "cluster", "cluster": CLUSTER | extra}
+    )
+
+
+def test_embedded_profile_keeps_everything_in_home(tmp_path):
+    cfg = AcademyConfig.model_validate({"paths": {"home": str(tmp_path)}})
+    assert cfg.profile == "embedded"
+    assert ModelRegistry.from_config(cfg).tracking_uri == f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
+    assert cfg.paths.store == tmp_path / "lancedb"
+    assert cfg.prefect_api_url == "" and prefect_env(cfg) == {}
+    assert cfg.work_pool == "academy-process"
+    assert isinstance(task_runner(cfg), ThreadPoolTaskRunner)
+
+
+def test_cluster_profile_replaces_every_location(tmp_path):
+    cfg = cluster(tmp_path)
+    registry = ModelRegistry.from_config(cfg)
+    assert registry.tracking_uri == "http://mlflow.internal:5000"
+    assert registry.artifact_location in ("", None)  # the server's proxied store, not a local folder
+    assert cfg.paths.store == "s3://academy-traffic/prod"  # a string: Path would fold "//"
+    assert prefect_env(cfg) == {"PREFECT_API_URL": "http://prefect.internal:4200/api"}
+    assert cfg.work_pool == "academy-k8s"
+    settings = effective_settings(cfg)
+    assert settings["lancedb uri"] == "s3://academy-traffic/prod" and settings["task runner"] == "sequential"
+
+
+def test_cluster_profile_is_ignored_until_selected(tmp_path):
+    """A filled-in cluster section changes nothing while the profile is embedded."""
+    cfg = AcademyConfig.model_validate({"paths": {"home": str(tmp_path)}, "cluster": CLUSTER})
+    assert cfg.paths.store == tmp_path / "lancedb" and cfg.registry.tracking_uri == ""
+
+
+def test_traffic_store_opens_a_uri(tmp_path):
+    store = TrafficStore((tmp_path / "db").as_uri())
+    assert store.uri.startswith("file://") and isinstance(store.path, str) and store.count() == 0
+    assert (tmp_path / "db" / "queries.lance").is_dir()
+
+
+def test_dask_runner_from_the_cluster_profile(tmp_path):
+    from prefect_dask import DaskTaskRunner
+
+    local = task_runner(cluster(tmp_path, task_runner="dask", dask={"n_workers": 3}))
+    assert isinstance(local, DaskTaskRunner)
+    assert local.cluster_kwargs["n_workers"] == 3 and local.address is None
+    remote = task_runner(cluster(tmp_path, task_runner="dask", dask={"address": "tcp://dask:8786"}))
+    assert remote.address == "tcp://dask:8786"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"profile": "kubernetes"}, "'embedded' or 'cluster'"),
+        ({"profile": "cluster"}, "needs cluster.mlflow_tracking_uri, cluster.lancedb_uri"),
+        (
+            {"profile": "cluster", "cluster": CLUSTER | {"mlflow_tracking_uri": "mlflow:5000"}},
+            "tracking server",
+        ),
+        ({"profile": "cluster", "cluster": CLUSTER | {"prefect_api_url": "prefect:4200"}}, "http(s) URL"),
+        ({"profile": "cluster", "cluster": CLUSTER | {"task_runner": "ray"}}, "'sequential' or 'dask'"),
+        ({"cluster": {"dask": {"n_workers": 0}}}, "greater than or equal to 1"),
+        ({"cluster": {"mlflow_uri": "http://x"}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_profile_values_are_refused_clearly(tmp_path, data, message):
+    path = tmp_path / "academy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=None) as caught:
+        load_config(path)
+    assert message in str(caught.value)
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "academy.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_config_show_prints_the_effective_values(tmp_path):
+    path = tmp_path / "academy.yaml"
+    path.write_text(yaml.safe_dump({"paths": {"home": str(tmp_path)}, "cluster": CLUSTER}))
+    embedded = cli("config", "show", "--config", str(path), "--json", cwd=REPO)
+    assert embedded.returncode == 0, embedded.stderr
+    assert json.loads(embedded.stdout)["lancedb uri"] == str(tmp_path / "lancedb")
+    shown = cli("config", "show", "--config", str(path), "--profile", "cluster", cwd=REPO)
+    assert shown.returncode == 0, shown.stderr
+    assert "http://mlflow.internal:5000" in shown.stdout and "s3://academy-traffic/prod" in shown.stdout
+    bad = cli("config", "show", "--config", str(path), "--profile", "prod", cwd=REPO)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "'embedded' or 'cluster'" in bad.stderr
