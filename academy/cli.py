@@ -361,12 +361,18 @@ def bench_cycle(
     ] = 300,
     home: Annotated[Path | None, typer.Option(help="Work here instead of a fresh temporary home")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    task_runner: Annotated[
+        str | None, typer.Option(help="sequential | dask (default: execution.task_runner)")
+    ] = None,
+    dask_workers: Annotated[int | None, typer.Option(min=1, help="Local Dask worker processes")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """One nightly cycle on the embedded default: wall time and each student's exact match before/after."""
     from bench.cycle import print_cycle, run_cycle_bench
 
-    cfg = config_or_exit(config)
+    cfg = config_or_exit(
+        config, **{"execution.task_runner": task_runner, "execution.dask_workers": dask_workers}
+    )
     report = run_cycle_bench(cfg, queries, home, after)
     typer.echo(json.dumps(report)) if as_json else print_cycle(report)
 
