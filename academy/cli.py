@@ -78,6 +78,32 @@ def serve(
     uvicorn.run(create_app(cfg), host=cfg.server.host, port=cfg.server.port, log_level="info")
 
 
+@app.command("serve-student")
+def serve_student(
+    model: Annotated[str, typer.Option(help="models:/<name>@<alias> or models:/<name>/<version>")],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8200,
+) -> None:
+    """Serve one registered student over an OpenAI-compatible API (/v1/chat/completions, /health).
+    Tag it with `academy registry serve-at` so routers call it instead of loading its weights."""
+    import uvicorn
+
+    from academy.backends.hf import BackendError
+    from academy.student_server import StudentServerError, create_student_app, load_backend, resolve
+
+    cfg = config_or_exit(config, home)
+    try:
+        served = resolve(cfg, model)
+        backend = load_backend(cfg, served)
+    except (StudentServerError, BackendError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"serving {served.name} v{served.version} at http://{host}:{port}/v1")
+    uvicorn.run(create_student_app(backend, served), host=host, port=port, log_level="warning")
+
+
 @app.command()
 def ask(
     query: Annotated[str, typer.Argument(help="The question")],
@@ -335,12 +361,18 @@ def bench_cycle(
     ] = 300,
     home: Annotated[Path | None, typer.Option(help="Work here instead of a fresh temporary home")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    task_runner: Annotated[
+        str | None, typer.Option(help="sequential | dask (default: execution.task_runner)")
+    ] = None,
+    dask_workers: Annotated[int | None, typer.Option(min=1, help="Local Dask worker processes")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """One nightly cycle on the embedded default: wall time and each student's exact match before/after."""
     from bench.cycle import print_cycle, run_cycle_bench
 
-    cfg = config_or_exit(config)
+    cfg = config_or_exit(
+        config, **{"execution.task_runner": task_runner, "execution.dask_workers": dask_workers}
+    )
     report = run_cycle_bench(cfg, queries, home, after)
     typer.echo(json.dumps(report)) if as_json else print_cycle(report)
 
@@ -493,7 +525,7 @@ def registry_status(
         typer.echo(f"no models registered yet in {registry.tracking_uri}")
         return
     table = Table(title="Model registry", caption=registry.tracking_uri)
-    for column in ("model", "version", "stage", "aliases", "role"):
+    for column in ("model", "version", "stage", "aliases", "role", "served at"):
         table.add_column(column, justify="right" if column == "version" else "left", no_wrap=True)
     table.add_column("key metrics", overflow="fold")
     table.add_column("created (UTC)", overflow="fold")
@@ -502,7 +534,10 @@ def registry_status(
         stage = f"[{stage_style[v.stage]}]{v.stage}[/]" if v.stage in stage_style else v.stage
         aliases = ", ".join(f"@{a}" for a in v.aliases)
         created = v.created[:16].replace("T", " ")
-        table.add_row(v.name, str(v.version), stage, aliases, v.role, _format_metrics(v.metrics), created)
+        served = v.served_at or "-"
+        table.add_row(
+            v.name, str(v.version), stage, aliases, v.role, served, _format_metrics(v.metrics), created
+        )
     Console().print(table)
 
 
@@ -529,6 +564,39 @@ def registry_rollback(
         raise typer.Exit(2) from None
     was = f"v{current.version}" if current else "none"
     typer.echo(f"{model}: @production {was} -> v{restored.version} ({reason})")
+
+
+@registry_app.command("serve-at")
+def registry_serve_at(
+    model: Annotated[str, typer.Argument(help="Registered model name")],
+    url: Annotated[
+        str | None, typer.Argument(help="OpenAI-compatible base URL, e.g. http://host:8200/v1")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Version to tag (default: @production)")] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the tag: routers load the weights again")
+    ] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Record where MODEL's version is served (`academy serve-student`); routers then call it there."""
+    from registry.model_registry import ModelRegistry, RegistryError
+
+    if clear == (url is not None):
+        typer.secho("give either a URL or --clear", fg="red", err=True)
+        raise typer.Exit(2)
+    cfg = config_or_exit(config, home)
+    registry = ModelRegistry.from_config(cfg)
+    if not registry.exists():
+        typer.secho(f"no registry at {registry.tracking_uri}: nothing to tag", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        tagged = registry.set_served_at(model, None if clear else url, version)
+    except RegistryError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    where = "loaded by routers" if clear else f"served at {url}"
+    typer.echo(f"{model} v{tagged}: {where}")
 
 
 if __name__ == "__main__":

@@ -474,6 +474,15 @@ class EvolutionConfig(Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 
+class ExecutionConfig(Section):
+    """How the nightly flow runs its fanned-out tasks (per scoring batch, per student):
+    ``sequential`` (one at a time, in order) or ``dask`` (a local Dask cluster of ``dask_workers``
+    processes, via prefect-dask). Results are the same either way; only the wall time changes."""
+
+    task_runner: Literal["sequential", "dask"] = "sequential"
+    dask_workers: int = Field(2, ge=1)
+
+
 class DistillBenchConfig(Section):
     """``academy bench distill``: every aspect mix on one frozen dataset (bench/distill.py)."""
 
@@ -564,6 +573,7 @@ class AcademyConfig(Section):
     distill_bench: DistillBenchConfig = Field(default_factory=DistillBenchConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @model_validator(mode="after")
     def _models_are_sane(self) -> AcademyConfig:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from academy.backends.base import Backend
 
 ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
@@ -48,3 +51,33 @@ def chat_completion(
             "total_tokens": tokens_in + tokens_out,
         },
     }
+
+
+def user_prompt(body: Any) -> tuple[str, str] | None:
+    """``(model, last user message)`` of a chat request body; None when it has neither."""
+    try:
+        model, messages = body["model"], body["messages"]
+        prompt = next(m["content"] for m in reversed(messages) if m.get("role") == "user")
+    except (KeyError, TypeError, StopIteration, AttributeError):
+        return None
+    return (model, prompt) if isinstance(model, str) and isinstance(prompt, str) else None
+
+
+async def backend_reply(backend: Backend, model: str, prompt: str) -> JSONResponse:
+    """One backend's answer as a ``chat.completion``; overload, timeout and failure as the
+    status codes OpenAI clients retry or report (503 + Retry-After, 504, 502)."""
+    import uuid
+
+    from academy.backends.base import BackendOverloaded, BackendTimeout
+
+    try:
+        [completion] = await backend.agenerate([prompt])
+    except BackendOverloaded as exc:
+        return openai_error(503, str(exc), retry_after=exc.retry_after)
+    except BackendTimeout as exc:
+        return openai_error(504, str(exc))
+    if completion.error:
+        return openai_error(502, completion.error)
+    return JSONResponse(
+        chat_completion(uuid.uuid4().hex, model, completion.text, completion.tokens_in, completion.tokens_out)
+    )

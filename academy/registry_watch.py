@@ -7,7 +7,10 @@ the ``@production`` version differs from what is served it downloads that versio
 and swaps it in with ``HFBackend.areload`` (atomic: in-flight requests finish on the old weights).
 A managed model the router does not know yet gets a new hf backend, inserted into the ``backends``
 dict the router shares, priced like the first configured hf model. The registry's role tag
-(student / ta / teacher) is applied to every model it serves.
+(student / ta / teacher) is applied to every model it serves. When the ``@production`` version
+carries the ``academy.served_at`` tag (``academy registry serve-at``), the model's backend becomes
+an ``openai`` backend calling that URL (``academy serve-student``) instead of loading weights here;
+a changed or cleared tag is picked up like a new version.
 
 ``QualityModelWatcher`` does the same for the learned router (``router.learned.registry_name``, a
 managed model of kind "router", never served as a backend): when its ``@production`` version
@@ -48,6 +51,7 @@ class _Target:
     name: str
     version: int | None  # the @production version; None: no alias (keep what serves)
     role: str | None  # the registry's role tag; None: not registered
+    served_at: str | None = None  # the @production version's academy.served_at URL; None: load it here
 
 
 class _Poller:
@@ -104,6 +108,7 @@ class RegistryWatcher(_Poller):
         self.config = config
         self.cache_dir = Path(cache_dir)
         self.versions: dict[str, int] = {}  # model -> registry version now served
+        self.remote: dict[str, str] = {}  # model -> the URL it is called at (served remotely)
         self.last_error: str | None = None
         self.syncs = 0
         self._registry: ModelRegistry | None = None
@@ -162,7 +167,8 @@ class RegistryWatcher(_Poller):
                 role = registry.role(name)
             except ModelNotFound:
                 continue  # a configured student nobody registered yet
-            targets.append(_Target(name, production.version if production else None, role))
+            version, served_at = (production.version, production.served_at) if production else (None, None)
+            targets.append(_Target(name, version, role, served_at))
         return targets
 
     async def _apply(self, target: _Target) -> str | None:
@@ -170,27 +176,11 @@ class RegistryWatcher(_Poller):
         try:
             backend = self.backends.get(target.name)
             if target.version is not None and (
-                backend is None or self.versions.get(target.name) != target.version
+                backend is None
+                or self.versions.get(target.name) != target.version
+                or self.remote.get(target.name) != target.served_at
             ):
-                path = await asyncio.to_thread(
-                    self._registry.download,  # type: ignore[union-attr]
-                    target.name,
-                    target.version,
-                    self.cache_dir,
-                )
-                if backend is None:
-                    backend = await asyncio.to_thread(self._new_backend, target, path)
-                    self.backends[target.name] = backend
-                else:
-                    await backend.areload(str(path), version=str(target.version))  # type: ignore[attr-defined]
-                previous = self.versions.get(target.name)
-                self.versions[target.name] = target.version
-                log.info(
-                    "registry watcher: %s now serves v%s (was %s)",
-                    target.name,
-                    target.version,
-                    f"v{previous}" if previous else "the configured directory",
-                )
+                backend = await self._serve(target, backend)
             if backend is not None and target.role and backend.config.role != target.role:
                 log.info("registry watcher: %s role %s -> %s", target.name, backend.config.role, target.role)
                 backend.config = backend.config.model_copy(update={"role": target.role})
@@ -198,23 +188,98 @@ class RegistryWatcher(_Poller):
         except Exception as exc:
             return f"{target.name} v{target.version}: {type(exc).__name__}: {exc}"
 
-    def _new_backend(self, target: _Target, path: Path) -> Backend:
-        """Blocking: an hf backend for a managed model not in config, loaded before it is exposed."""
+    async def _serve(self, target: _Target, backend: Backend | None) -> Backend:
+        """Make ``target``'s version serve: an ``openai`` backend calling the URL its version is
+        tagged with, else its weights downloaded and loaded here (in place when hf already serves)."""
         from academy.backends.hf import HFBackend
 
-        template = next((m for m in self.config.models if m.backend == "hf"), None)
-        options = {"path": str(path)}
-        if template is not None and "max_new_tokens" in template.options:
-            options["max_new_tokens"] = template.options["max_new_tokens"]
-        model_config = ModelConfig(
+        if target.served_at:
+            new: Backend | None = self._remote_backend(target)
+        elif isinstance(backend, HFBackend):
+            path = await self._download(target)
+            await backend.areload(str(path), version=str(target.version))
+            new = None
+        else:
+            path = await self._download(target)
+            new = await asyncio.to_thread(self._new_backend, target, path)
+        if new is not None:
+            old, self.backends[target.name] = backend, new
+            if old is not None:
+                asyncio.get_running_loop().create_task(self._retire(old))
+            backend = new
+        previous = self.versions.get(target.name)
+        self.versions[target.name] = target.version  # type: ignore[assignment]
+        if target.served_at:
+            self.remote[target.name] = target.served_at
+        else:
+            self.remote.pop(target.name, None)
+        log.info(
+            "registry watcher: %s now serves v%s%s (was %s)",
+            target.name,
+            target.version,
+            f" at {target.served_at}" if target.served_at else "",
+            f"v{previous}" if previous else "the configured directory",
+        )
+        return backend  # type: ignore[return-value]
+
+    async def _download(self, target: _Target) -> Path:
+        return await asyncio.to_thread(
+            self._registry.download,  # type: ignore[union-attr]
+            target.name,
+            target.version,
+            self.cache_dir,
+        )
+
+    @staticmethod
+    async def _retire(backend: Backend) -> None:
+        """Close a replaced backend once calls that already hold it are done (its timeout)."""
+        await asyncio.sleep(backend.config.timeout_s if backend.registry_name == "openai" else 0)
+        await backend.aclose()
+
+    def _template(self, name: str) -> ModelConfig | None:
+        """The configured model of that name, else the first hf model: prices and generation options."""
+        own = next((m for m in self.config.models if m.name == name), None)
+        return own or next((m for m in self.config.models if m.backend == "hf"), None)
+
+    def _remote_backend(self, target: _Target) -> Backend:
+        """An ``openai`` backend calling the student's server (``academy serve-student``), carrying
+        the registry version so logged answers still say which version answered."""
+        from academy.backends.openai_compat import OpenAIBackend
+
+        template = self._template(target.name)
+        options = {"base_url": target.served_at, "model": target.name, "max_retries": 1}
+        if template is not None:
+            options["timeout_s"] = template.timeout_s
+        backend = OpenAIBackend(self._model_config(target, "openai", options, template))
+        backend.version = str(target.version)
+        return backend
+
+    def _model_config(
+        self, target: _Target, backend: str, options: dict, template: ModelConfig | None
+    ) -> ModelConfig:
+        if template is not None and template.name == target.name:
+            return template.model_copy(
+                update={"backend": backend, "options": options, "role": target.role or template.role}
+            )
+        return ModelConfig(
             name=target.name,
-            backend="hf",
+            backend=backend,
             role=target.role or "student",
             price_in=template.price_in if template else 0.0,
             price_out=template.price_out if template else 0.0,
             options=options,
         )
-        backend = HFBackend(model_config, home=self.config.paths.home)
+
+    def _new_backend(self, target: _Target, path: Path) -> Backend:
+        """Blocking: an hf backend for a managed model not in config (or one served remotely until
+        now), loaded before it is exposed."""
+        from academy.backends.hf import HFBackend
+
+        template = self._template(target.name)
+        options = {"path": str(path)}
+        if template is not None and template.backend == "hf":
+            options.update({k: v for k, v in template.options.items() if k != "path"})
+        backend = HFBackend(self._model_config(target, "hf", options, template), home=self.config.paths.home)
         # load now, before the router can see it: a broken version is never routed to
         backend.reload(str(path), version=str(target.version))
         return backend

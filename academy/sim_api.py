@@ -15,10 +15,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from academy.backends.base import Backend, BackendOverloaded, BackendTimeout
+from academy.backends.base import Backend
 from academy.backends.reference import unit_draw
 from academy.judges.base import Judge, JudgeRequest
-from academy.openai_wire import chat_completion, openai_error
+from academy.openai_wire import backend_reply, chat_completion, openai_error, user_prompt
 
 JUDGE_FIELDS = ("QUESTION", "ANSWER", "REFERENCE ANSWER")
 
@@ -61,28 +61,17 @@ def create_sim_app(
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> JSONResponse:
         try:
-            body = await request.json()
-            model, messages = body["model"], body["messages"]
-            prompt = next(m["content"] for m in reversed(messages) if m.get("role") == "user")
-        except (json.JSONDecodeError, KeyError, TypeError, StopIteration):
+            parsed = user_prompt(await request.json())
+        except json.JSONDecodeError:
+            parsed = None
+        if parsed is None:
             return openai_error(400, "body needs 'model' and 'messages' with a user message")
+        model, prompt = parsed
         if model in judges:
             return JSONResponse(await _judge_reply(judges[model], model, prompt, malformed_rate))
         if model not in backends:
             return openai_error(404, f"model {model!r} not found", "model")
-        try:
-            [completion] = await backends[model].agenerate([prompt])
-        except BackendOverloaded as exc:
-            return openai_error(503, str(exc), retry_after=exc.retry_after)
-        except BackendTimeout as exc:
-            return openai_error(504, str(exc))
-        if completion.error:
-            return openai_error(502, completion.error)
-        return JSONResponse(
-            chat_completion(
-                uuid.uuid4().hex, model, completion.text, completion.tokens_in, completion.tokens_out
-            )
-        )
+        return await backend_reply(backends[model], model, prompt)
 
     return app
 

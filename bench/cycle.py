@@ -96,23 +96,37 @@ def student_rows(cfg: AcademyConfig, summary: dict[str, Any]) -> list[dict[str, 
 
 
 def run_cycle_bench(
-    cfg: AcademyConfig, queries: int, home: Path | None = None, after: int = 300
+    cfg: AcademyConfig,
+    queries: int,
+    home: Path | None = None,
+    after: int = 300,
+    task_runner: str | None = None,
+    dask_workers: int | None = None,
 ) -> dict[str, Any]:
+    """``task_runner`` / ``dask_workers`` override ``execution.*``: the same day and night, fanned
+    out sequentially or over a local Dask cluster, to measure the speed-up."""
+    from academy.execution import task_runner as runner_for
     from flows.nightly import nightly_evolution
 
     home = home or Path(tempfile.mkdtemp(prefix="academy-cycle-"))
     cfg = cfg.model_copy(deep=True)
     cfg.paths.home, cfg.paths.data = home, home / "datasets"
+    cfg.execution = cfg.execution.model_copy(
+        update={k: v for k, v in {"task_runner": task_runner, "dask_workers": dask_workers}.items() if v}
+    )
     created = ensure_students(cfg, announce=lambda message: print(message, file=sys.stderr))  # stdout: --json
     day = route_day(cfg, queries, seed=cfg.school.seed + 1)
     config_path = write_config(cfg, home / "academy.yaml")
     started = time.perf_counter()
-    summary = nightly_evolution(config_path=str(config_path), home=str(home))
+    night = nightly_evolution.with_options(task_runner=runner_for(cfg))
+    summary = night(config_path=str(config_path), home=str(home))
     cycle_seconds = time.perf_counter() - started
     next_day = route_day(cfg, after, seed=cfg.school.seed + 2)
     return {
         "home": str(home),
         "queries": queries,
+        "task_runner": cfg.execution.task_runner,
+        "dask_workers": cfg.execution.dask_workers if cfg.execution.task_runner == "dask" else None,
         "student_created": bool(created),
         "day": day,
         "cycle_seconds": round(cycle_seconds, 1),

@@ -35,7 +35,9 @@ def simulated_week(
     started = time.perf_counter()
     trace = Path(traffic) if traffic else None
     overrides = {"days": days, "queries_per_day": queries_per_day}
-    cfg = demo_config(load_config(config_path), quick, Path(home) if home else None, trace, overrides, delegation)
+    cfg = demo_config(
+        load_config(config_path), quick, Path(home) if home else None, trace, overrides, delegation
+    )
     prepared = t.prepare_demo(cfg)
     plans = t.plan_week(cfg, trace)
     rows, nights = [], {}

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow
+from prefect import flow, unmapped
 
 from academy.config import AcademyConfig, load_config
 from academy.evolution.students import SPAWN, spawn_name
@@ -87,18 +87,7 @@ def evolve_student(
     home: str | None = None,
 ) -> dict[str, Any]:
     """distill -> evaluate -> register -> promote for one student."""
-    cfg = _config(config_path, home)
-    trained = t.distill_student(cfg, student, gaps, spawn)
-    evaluation = t.evaluate_candidate(cfg, student)
-    t.register_version(cfg, student, night)
-    promotion = t.promote(cfg, student)
-    return {
-        **promotion,
-        "gaps": gaps,
-        "spawn": spawn,
-        "train_seconds": trained["train_seconds"],
-        "evaluation": evaluation,
-    }
+    return t.evolve_student(_config(config_path, home), student, gaps, spawn, night)
 
 
 @flow(name="spawn_student")
@@ -153,9 +142,12 @@ def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None
     delegation = update_delegation(config_path, home, night)
     lineage = build_distillation_dataset(config_path, home)
     plan = t.plan_students(cfg)
-    students = [
-        evolve_student(s, g, False, night, config_path, home) for s, g in sorted(plan.items()) if s != SPAWN
-    ]
+    # students train independently of each other: one mapped task each, in parallel on a Dask
+    # task runner (academy.execution.task_runner), one at a time on the sequential one
+    names = sorted(s for s in plan if s != SPAWN)
+    runs = t.evolve_student.map(unmapped(cfg), names, [plan[s] for s in names], False, unmapped(night))
+    students = [run.result() for run in runs]
+    # a spawned student learns from tonight's promoted peers: after the others
     spawned = spawn_student(night, config_path, home) if SPAWN in plan else None
     students += [spawned] if spawned else []
     roles = update_roles(night, config_path, home)

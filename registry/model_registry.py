@@ -72,6 +72,7 @@ TAG_WIN_RATES = "academy.win_rates"
 TAG_STAGE = "academy.stage"
 TAG_TRANSITIONS = "academy.transitions"
 TAG_ROLLBACK = "academy.rollback"  # set on a transition dict that a rollback made
+TAG_SERVED_AT = "academy.served_at"  # version tag: the OpenAI-compatible base URL serving that version
 TAG_KIND = "academy.kind"  # on runs (student / router / night / demo) and on router registered models
 STUDENT_KIND = "student"  # the kind of a registered model without a kind tag
 ROUTER_KIND = "router"
@@ -111,6 +112,7 @@ class VersionInfo:
     metrics: dict[str, float] = field(default_factory=dict)
     created: str = ""
     description: str = ""
+    served_at: str | None = None  # the OpenAI-compatible base URL serving it (None: routers load it)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -333,6 +335,7 @@ class ModelRegistry:
             metrics=self._run_metrics(mv.run_id),
             created=_iso_ms(mv.creation_timestamp),
             description=mv.description or "",
+            served_at=mv.tags.get(TAG_SERVED_AT) or None,
         )
 
     def _run_metrics(self, run_id: str | None) -> dict[str, float]:
@@ -765,6 +768,28 @@ class ModelRegistry:
         return best[1] if best else None
 
     @_wrap_errors
+    def set_served_at(self, name: str, url: str | None, version: int | None = None) -> int:
+        """Say that ``url`` (an OpenAI-compatible base URL, ``http://host:port/v1``) serves ``name``
+        ``version`` (default: the ``@production`` one), or with ``url=None`` that nobody does. A
+        version tag, not a model tag: a server loaded one version's weights, so a newly promoted
+        version is loaded by the routers again until someone serves it and tags it. Returns the
+        version tagged."""
+        if version is None:
+            production = self._aliased_version(name, "production")
+            if production is None:
+                raise RegistryError(f"{name} has no @production version; pass the version to tag")
+            version = int(production.version)
+        mv = self._model_version(name, int(version))  # unknown version -> ModelNotFound
+        if url is None:
+            if TAG_SERVED_AT in mv.tags:
+                self.client.delete_model_version_tag(name, str(version), TAG_SERVED_AT)
+        else:
+            if not url.startswith(("http://", "https://")):
+                raise RegistryError(f"served-at URL must start with http:// or https://, got {url!r}")
+            self.client.set_model_version_tag(name, str(version), TAG_SERVED_AT, url.rstrip("/"))
+        return int(version)
+
+    @_wrap_errors
     def set_role(self, name: str, role: str, reason: str) -> None:
         if role not in ROLES:
             raise RegistryError(f"unknown role {role!r}; roles: {list(ROLES)}")
@@ -819,6 +844,12 @@ class ModelRegistry:
     @_wrap_errors
     def production(self, name: str) -> VersionInfo | None:
         mv = self._aliased_version(name, "production")
+        return None if mv is None else self._info(mv)
+
+    @_wrap_errors
+    def aliased(self, name: str, alias: str) -> VersionInfo | None:
+        """The version ``@alias`` points at (None: the alias is not set)."""
+        mv = self._aliased_version(name, alias)
         return None if mv is None else self._info(mv)
 
     @_wrap_errors

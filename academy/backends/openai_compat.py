@@ -38,6 +38,9 @@ class OpenAIBackend(Backend):
         self.options = config.options
         self.remote_model = str(self.options.get("model", config.name))
         self.client = make_client(self.options)
+        # the registry version behind the endpoint, when a registered student is served remotely
+        # (set by the registry watcher from the academy.served_at tag), so logged answers carry it
+        self.version: str | None = None
 
     async def _agenerate(self, prompts: list[str]) -> list[Completion]:
         return list(await asyncio.gather(*(self._one(prompt) for prompt in prompts)))

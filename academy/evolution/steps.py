@@ -190,6 +190,24 @@ def evaluate(cfg: AcademyConfig, student: str) -> dict[str, Any]:
     return {k: (v.as_dict() if v else None) for k, v in results.items()}
 
 
+def evolve_student(
+    cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False, night: str = ""
+) -> dict[str, Any]:
+    """distill -> evaluate -> register -> promote for one student: the unit the nightly flow fans
+    out per student, since the four steps share the candidate folder and must run in order."""
+    trained = distill(cfg, student, gaps, spawn)
+    evaluation = evaluate(cfg, student)
+    register(cfg, student, night)
+    promotion = promote(cfg, student)
+    return {
+        **promotion,
+        "gaps": gaps,
+        "spawn": spawn,
+        "train_seconds": trained["train_seconds"],
+        "evaluation": evaluation,
+    }
+
+
 def _eval_record(result: EvalResult | None) -> dict[str, Any] | None:
     return None if result is None else asdict(result)
 
