@@ -8,7 +8,7 @@ refuses to run as root, so as root the cluster runs as the ``postgres`` system u
 
 The night goes through the deployment path operators use: ``prefect deploy`` of the repo's
 prefect.yaml, ``prefect deployment run --watch``, and a process worker picking the run up. A short
-night (40 steps on one domain): the module took 3 min 16 s on 2 shared cores (target: 2 min).
+night (20 steps on one domain): the module took 3 min 16 s on 2 shared cores (target: 2 min).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
 
 def cluster_config(home: Path, student: Path, servers: dict[str, str]) -> AcademyConfig:
     """The tiny night of tests/test_nightly.py, on the cluster profile (40 steps: mechanics only)."""
-    cfg = night_config(home, student, steps=40)
+    cfg = night_config(home, student, steps=20)
     return AcademyConfig.model_validate(
         cfg.model_dump(mode="json", exclude={"registry": {"tracking_uri", "artifact_location"}})
         | {

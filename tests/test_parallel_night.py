@@ -35,8 +35,8 @@ def with_runner(cfg: AcademyConfig, home: Path, runner: str) -> AcademyConfig:
 def test_dask_night_matches_the_sequential_night(tmp_path, tiny_student_dir, embedder, prefect_harness):
     day_home = tmp_path / "day"
     shutil.copytree(tiny_student_dir, day_home / "students" / "student-1")
-    cfg = night_config(day_home, day_home / "students" / "student-1", steps=30)
-    route(cfg, embedder, seed=11, n=120)
+    cfg = night_config(day_home, day_home / "students" / "student-1", steps=10)
+    route(cfg, embedder, seed=11, n=90)
     outcomes = {}
     for runner in ("sequential", "dask"):
         home = tmp_path / runner
