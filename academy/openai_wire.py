@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,17 @@ def user_prompt(body: Any) -> tuple[str, str] | None:
     except (KeyError, TypeError, StopIteration, AttributeError):
         return None
     return (model, prompt) if isinstance(model, str) and isinstance(prompt, str) else None
+
+
+async def read_chat(request: Any) -> tuple[str, str] | JSONResponse:
+    """``(model, last user message)`` of a chat request, or the 400 to answer when it is not one."""
+    try:
+        parsed = user_prompt(await request.json())
+    except json.JSONDecodeError:
+        parsed = None
+    if parsed is None:
+        return openai_error(400, "body needs 'model' and 'messages' with a user message")
+    return parsed
 
 
 async def backend_reply(backend: Backend, model: str, prompt: str) -> JSONResponse:

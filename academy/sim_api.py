@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from academy.backends.base import Backend
 from academy.backends.reference import unit_draw
 from academy.judges.base import Judge, JudgeRequest
-from academy.openai_wire import backend_reply, chat_completion, openai_error, user_prompt
+from academy.openai_wire import backend_reply, chat_completion, openai_error, read_chat
 
 JUDGE_FIELDS = ("QUESTION", "ANSWER", "REFERENCE ANSWER")
 
@@ -60,12 +60,9 @@ def create_sim_app(
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> JSONResponse:
-        try:
-            parsed = user_prompt(await request.json())
-        except json.JSONDecodeError:
-            parsed = None
-        if parsed is None:
-            return openai_error(400, "body needs 'model' and 'messages' with a user message")
+        parsed = await read_chat(request)
+        if isinstance(parsed, JSONResponse):
+            return parsed
         model, prompt = parsed
         if model in judges:
             return JSONResponse(await _judge_reply(judges[model], model, prompt, malformed_rate))

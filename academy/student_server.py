@@ -12,7 +12,6 @@ server serves (the tag is per version, so routers load a new version themselves 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +23,7 @@ from fastapi.responses import JSONResponse
 
 from academy.backends.hf import HFBackend
 from academy.config import AcademyConfig, ModelConfig
-from academy.openai_wire import backend_reply, openai_error, user_prompt
+from academy.openai_wire import backend_reply, openai_error, read_chat
 
 URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
@@ -125,12 +124,9 @@ def create_student_app(backend: HFBackend, served: ServedModel) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> JSONResponse:
-        try:
-            parsed = user_prompt(await request.json())
-        except json.JSONDecodeError:
-            parsed = None
-        if parsed is None:
-            return openai_error(400, "body needs 'model' and 'messages' with a user message")
+        parsed = await read_chat(request)
+        if isinstance(parsed, JSONResponse):
+            return parsed
         model, prompt = parsed
         if model != served.name:
             return openai_error(

@@ -36,26 +36,14 @@ import httpx
 import numpy as np
 import yaml
 
-from academy.config import AcademyConfig, StudentConfig
+from academy.config import AcademyConfig
 from academy.inprocess import free_port
 from academy.school import School
+from models.student import TINY_STUDENT
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "bench"  # the tenant bench.router_overhead.seed_familiar_traffic seeds
 STUDENT = "student-1"
-# The tests' tiny student shape (~20k parameters): generation costs little, the router is measured.
-TINY_STUDENT = StudentConfig(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=4,
-    intermediate_size=64,
-    vocab_size=300,
-    max_length=64,
-    warm_start_steps=20,
-    warm_start_examples=200,
-    learning_rate=3e-3,
-    batch_size=16,
-)
 SEED_QUERIES = 400  # past traffic on which the student scored well: familiar routing from request 1
 LOAD_QUERIES = 2000  # distinct query texts cycled through by the clients
 RETRY_SLEEP_S = 0.1  # after a refused or dropped connection (the server is down or restarting)

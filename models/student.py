@@ -122,6 +122,22 @@ def _strings(texts: Iterable[str]) -> Iterator[str]:
     return (t for t in texts if isinstance(t, str) and t)
 
 
+# The smallest student shape that still learns (~20k parameters). Tests and the load benchmark use it:
+# they measure the machinery around a student, not its answers.
+TINY_STUDENT = StudentConfig(
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    intermediate_size=64,
+    vocab_size=300,
+    max_length=64,
+    warm_start_steps=20,
+    warm_start_examples=200,
+    learning_rate=3e-3,
+    batch_size=16,
+)
+
+
 def build_student(config: StudentConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
     """A randomly initialised tiny Llama sized by ``config`` for ``tokenizer``'s vocabulary.
 

@@ -17,22 +17,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from academy.config import AcademyConfig, StudentConfig  # noqa: E402
+from academy.config import AcademyConfig  # noqa: E402
 from academy.school import School  # noqa: E402
-
-# The one tiny student shape every test trains (~20k parameters); tests override only training knobs.
-TINY_STUDENT = StudentConfig(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=4,
-    intermediate_size=64,
-    vocab_size=300,
-    max_length=64,
-    warm_start_steps=20,
-    warm_start_examples=200,
-    learning_rate=3e-3,
-    batch_size=16,
-)
+from models.student import TINY_STUDENT  # noqa: E402  (tests import it from here too)
 
 
 @pytest.fixture(scope="session")
