@@ -24,6 +24,8 @@ ConfigOpt = Annotated[
 ]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Override paths.home")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+CacheExactOpt = Annotated[bool | None, typer.Option("--cache-exact/--no-cache-exact")]
+CacheSemanticOpt = Annotated[bool | None, typer.Option("--cache-semantic/--no-cache-semantic")]
 
 
 @contextmanager
@@ -65,23 +67,14 @@ def tenant_create(
     tier: Annotated[
         str | None, typer.Option(help="A tier from gateway.tiers (default: default_tier)")
     ] = None,
-    cache_exact: Annotated[bool | None, typer.Option("--cache-exact/--no-cache-exact")] = None,
-    cache_semantic: Annotated[bool | None, typer.Option("--cache-semantic/--no-cache-semantic")] = None,
+    cache_exact: CacheExactOpt = None,
+    cache_semantic: CacheSemanticOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Create a tenant on a tier; cache switches default to the tier's."""
-    import re
-
-    from academy.gateway.db import GatewayError
-    from academy.gateway.http import TENANT_NAME, check_tier
-
     with gateway(config, home) as gw:
-        if not re.match(TENANT_NAME, name):
-            raise GatewayError(400, f"bad tenant name {name!r}: 1-128 letters, digits, '.', '_' or '-'")
-        tier = check_tier(gw, tier or gw.config.gateway.default_tier)
-        tenant = gw.db.create_tenant(name, tier, cache_exact, cache_semantic)
-        gw.db.audit(actor(), "tenant.create", name, tier=tier)
+        tenant = gw.create_tenant(actor(), name, tier, cache_exact, cache_semantic)
         typer.echo(f"tenant {tenant.name} created on tier {tenant.tier}")
 
 
@@ -89,20 +82,16 @@ def tenant_create(
 def tenant_update(
     name: Annotated[str, typer.Argument(help="Tenant name")],
     tier: Annotated[str | None, typer.Option(help="Move to this tier")] = None,
-    cache_exact: Annotated[bool | None, typer.Option("--cache-exact/--no-cache-exact")] = None,
-    cache_semantic: Annotated[bool | None, typer.Option("--cache-semantic/--no-cache-semantic")] = None,
+    cache_exact: CacheExactOpt = None,
+    cache_semantic: CacheSemanticOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Change a tenant's tier or cache switches."""
-    from academy.gateway.http import check_tier
-
     with gateway(config, home) as gw:
-        if tier is not None:
-            check_tier(gw, tier)
-        changes = {"tier": tier, "cache_exact": cache_exact, "cache_semantic": cache_semantic}
-        tenant = gw.db.update_tenant(name, **changes)
-        gw.db.audit(actor(), "tenant.update", name, **{k: v for k, v in changes.items() if v is not None})
+        tenant = gw.update_tenant(
+            actor(), name, tier=tier, cache_exact=cache_exact, cache_semantic=cache_semantic
+        )
         typer.echo(f"tenant {tenant.name}: tier {tenant.tier}, cache exact {tenant.cache_exact}, "
                    f"semantic {tenant.cache_semantic} (None = the tier's)")  # fmt: skip
 
@@ -126,8 +115,7 @@ def key_create(
 ) -> None:
     """Create an API key and print it: this is the only time it is shown."""
     with gateway(config, home) as gw:
-        secret, key = gw.db.create_key(tenant, name, admin, rpm)
-        gw.db.audit(actor(), "key.create", key.id, tenant=tenant, admin=admin, name=name)
+        secret, key = gw.create_key(actor(), tenant, name, admin, rpm)
         if as_json:
             typer.echo(json.dumps(key.public() | {"key": secret}, indent=2))
             return
@@ -153,8 +141,7 @@ def key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id")], conf
                home: HomeOpt = None) -> None:  # fmt: skip
     """Revoke a key: its next request gets a 401."""
     with gateway(config, home) as gw:
-        key = gw.db.revoke_key(key_id)
-        gw.db.audit(actor(), "key.revoke", key.id, tenant=key.tenant)
+        key = gw.revoke_key(actor(), key_id)
         typer.echo(f"key {key.id} of tenant {key.tenant} revoked at {key.revoked}")
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from academy.config import AcademyConfig
 
 KEY_PREFIX = "ak-"
+TENANT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (
     name TEXT PRIMARY KEY, tier TEXT NOT NULL, cache_exact INTEGER, cache_semantic INTEGER,

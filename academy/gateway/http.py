@@ -14,10 +14,9 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from academy.gateway.db import USAGE_COLUMNS, GatewayError
+from academy.gateway.db import TENANT_NAME, USAGE_COLUMNS, GatewayError
 from academy.gateway.service import Gateway, Principal
 
-TENANT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 UsageFormat = Literal["json", "csv", "parquet"]
 Auth = Annotated[str | None, Header(alias="authorization", include_in_schema=False)]
 
@@ -135,20 +134,16 @@ def build_router() -> APIRouter:
 
     @router.post("/admin/tenants", tags=["admin"], status_code=201)
     def create_tenant(body: TenantCreate, request: Request, authorization: Auth = None) -> dict[str, Any]:
-        who, gw = admin(request, authorization), gateway(request)
-        tier = check_tier(gw, body.tier or gw.config.gateway.default_tier)
-        tenant = gw.db.create_tenant(body.name, tier, body.cache_exact, body.cache_semantic)
-        gw.db.audit(who.actor, "tenant.create", body.name, tier=tier)
+        who = admin(request, authorization)
+        tenant = gateway(request).create_tenant(
+            who.actor, body.name, body.tier, body.cache_exact, body.cache_semantic
+        )
         return tenant.__dict__
 
     @router.patch("/admin/tenants/{name}", tags=["admin"])
     def update_tenant(name: str, body: TenantUpdate, request: Request, authorization: Auth = None) -> dict:
-        who, gw = admin(request, authorization), gateway(request)
-        if body.tier is not None:
-            check_tier(gw, body.tier)
-        tenant = gw.db.update_tenant(name, **body.model_dump())
-        gw.db.audit(who.actor, "tenant.update", name, **body.model_dump(exclude_none=True))
-        return tenant.__dict__
+        who = admin(request, authorization)
+        return gateway(request).update_tenant(who.actor, name, **body.model_dump()).__dict__
 
     @router.get("/admin/keys", tags=["admin"])
     def list_keys(request: Request, authorization: Auth = None, tenant: str | None = None) -> dict:
@@ -158,17 +153,16 @@ def build_router() -> APIRouter:
     @router.post("/admin/keys", tags=["admin"], status_code=201)
     def create_key(body: KeyCreate, request: Request, authorization: Auth = None) -> dict[str, Any]:
         """The key is in this response only; Academy stores its hash."""
-        who, gw = admin(request, authorization), gateway(request)
-        secret, key = gw.db.create_key(body.tenant, body.name, body.admin, body.requests_per_minute)
-        gw.db.audit(who.actor, "key.create", key.id, tenant=key.tenant, admin=key.admin, name=key.name)
+        who = admin(request, authorization)
+        secret, key = gateway(request).create_key(
+            who.actor, body.tenant, body.name, body.admin, body.requests_per_minute
+        )
         return key.public() | {"key": secret}
 
     @router.delete("/admin/keys/{key_id}", tags=["admin"])
     def revoke_key(key_id: str, request: Request, authorization: Auth = None) -> dict[str, Any]:
-        who, gw = admin(request, authorization), gateway(request)
-        key = gw.db.revoke_key(key_id)
-        gw.db.audit(who.actor, "key.revoke", key.id, tenant=key.tenant)
-        return key.public()
+        who = admin(request, authorization)
+        return gateway(request).revoke_key(who.actor, key_id).public()
 
     @router.get("/admin/audit", tags=["admin"])
     def audit(
@@ -180,9 +174,3 @@ def build_router() -> APIRouter:
         return {"data": gateway(request).db.audit_log(limit, action)}
 
     return router
-
-
-def check_tier(gw: Gateway, tier: str) -> str:
-    if tier not in gw.config.gateway.tiers:
-        raise GatewayError(400, f"unknown tier {tier!r}; configured tiers: {sorted(gw.config.gateway.tiers)}")
-    return tier

@@ -4,17 +4,21 @@ token quota, monthly budget — all before any model is called), and what they w
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from academy.config import AcademyConfig, TierConfig
 from academy.gateway.cache import ResponseCache
 from academy.gateway.db import (
+    TENANT_NAME,
     ApiKey,
     GatewayDB,
     GatewayError,
+    Tenant,
     Usage,
     gateway_db_path,
     month_start,
@@ -174,6 +178,46 @@ class Gateway:
                 429, f"monthly budget reached for tenant {principal.tenant!r}: ${spent:.4f} of "
                 f"${budget:.2f} spent this month", "insufficient_quota", seconds_until(renew, now),
             )  # fmt: skip
+
+    # ---- admin actions: one audited path for the HTTP API and the CLI --------------------------
+
+    def check_tier(self, tier: str) -> str:
+        if tier not in self.config.gateway.tiers:
+            raise GatewayError(
+                400, f"unknown tier {tier!r}; configured tiers: {sorted(self.config.gateway.tiers)}"
+            )
+        return tier
+
+    def create_tenant(
+        self, actor: str, name: str, tier: str | None, cache_exact: bool | None, cache_semantic: bool | None
+    ) -> Tenant:
+        """A new tenant (on ``default_tier`` unless ``tier`` names another), audited."""
+        if not re.match(TENANT_NAME, name):
+            raise GatewayError(400, f"bad tenant name {name!r}: 1-128 letters, digits, '.', '_' or '-'")
+        tier = self.check_tier(tier or self.config.gateway.default_tier)
+        tenant = self.db.create_tenant(name, tier, cache_exact, cache_semantic)
+        self.db.audit(actor, "tenant.create", name, tier=tier)
+        return tenant
+
+    def update_tenant(self, actor: str, name: str, **changes: Any) -> Tenant:
+        """Change a tenant's tier or cache switches (``None`` leaves one as it is), audited."""
+        if changes.get("tier") is not None:
+            self.check_tier(changes["tier"])
+        tenant = self.db.update_tenant(name, **changes)
+        self.db.audit(actor, "tenant.update", name, **{k: v for k, v in changes.items() if v is not None})
+        return tenant
+
+    def create_key(
+        self, actor: str, tenant: str, name: str, admin: bool, requests_per_minute: float | None
+    ) -> tuple[str, ApiKey]:
+        secret, key = self.db.create_key(tenant, name, admin, requests_per_minute)
+        self.db.audit(actor, "key.create", key.id, tenant=key.tenant, admin=key.admin, name=key.name)
+        return secret, key
+
+    def revoke_key(self, actor: str, key_id: str) -> ApiKey:
+        key = self.db.revoke_key(key_id)
+        self.db.audit(actor, "key.revoke", key.id, tenant=key.tenant)
+        return key
 
     # ---- what it cost -------------------------------------------------------------------------
 
