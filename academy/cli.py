@@ -377,6 +377,28 @@ def bench_cycle(
     typer.echo(json.dumps(report)) if as_json else print_cycle(report)
 
 
+@bench_app.command("fanout")
+def bench_fanout(
+    queries: Annotated[int, typer.Option(help="School queries in the simulated day before the night")] = 1500,
+    students: Annotated[
+        int, typer.Option(min=1, help="Local students, each warm-started on its own domains")
+    ] = 2,
+    dask_workers: Annotated[int, typer.Option(min=1, help="Processes of the local Dask cluster")] = 2,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="SFT steps per student (evolution.distill.steps)")
+    ] = None,
+    home: Annotated[Path | None, typer.Option(help="Work here instead of a fresh temporary home")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The same night sequential and on a local Dask cluster, from one day: wall time, per phase, speed-up."""
+    from bench.fanout import format_report, run_fanout_bench
+
+    cfg = config_or_exit(config, **{"evolution.distill.steps": steps})
+    report = run_fanout_bench(cfg, queries, students, dask_workers, home)
+    typer.echo(json.dumps(report) if as_json else format_report(report))
+
+
 @bench_app.command("replay")
 def bench_replay(
     all_sets: Annotated[bool, typer.Option("--all", help="Every set in replay.sets (the default)")] = False,

@@ -80,12 +80,10 @@ def run(
 ) -> None:
     """One nightly cycle now (the ``nightly_evolution`` flow, ephemeral Prefect unless PREFECT_API_URL is set)."""
     from academy.cli import config_or_exit
-    from academy.execution import task_runner
     from flows.nightly import nightly_evolution
 
-    cfg = config_or_exit(config, home)  # a bad file fails here, with a clear message
-    night = nightly_evolution.with_options(task_runner=task_runner(cfg))  # execution.task_runner
-    summary = night(config_path=str(config or "academy.yaml"), home=str(home) if home else None)
+    config_or_exit(config, home)  # a bad file fails here, with a clear message
+    summary = nightly_evolution(config_path=str(config or "academy.yaml"), home=str(home) if home else None)
     if as_json:
         typer.echo(json.dumps(summary, default=str))
         return

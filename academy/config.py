@@ -367,6 +367,9 @@ class ScoringConfig(Section):
     # monitoring: each judgement costs judge.cost_per_call). Drawn per answer id, so stable.
     sample_rate: float = Field(1.0, ge=0, le=1)
     seed: int = 0
+    # The nightly flow judges the unscored answers as this many tasks (whole queries each), in
+    # parallel on a Dask task runner; the CLI's ``evolve score`` judges them in one process.
+    shards: int = Field(4, ge=1)
 
 
 class GapsConfig(Section):

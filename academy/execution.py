@@ -7,13 +7,32 @@ anything at import time: a Dask ``LocalCluster`` is only created when the flow e
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from academy.config import AcademyConfig, DaskConfig
 
+T = TypeVar("T")
 RUNNERS = ("sequential", "dask")
+# The step flows' default runner when run alone: their maps run one task at a time, in order.
+SEQUENTIAL = ThreadPoolTaskRunner(max_workers=1)
+
+
+class PhaseClock:
+    """Wall seconds per phase of a flow run: where a night's time goes, sequential or fanned out."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def time(self, phase: str, step: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return step(*args)
+        finally:
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - started, 1)
 
 
 def runner_name(cfg: AcademyConfig) -> str:
@@ -44,7 +63,7 @@ def task_runner(cfg: AcademyConfig) -> TaskRunner:
     on the scheduler at ``dask.address`` or on a LocalCluster of ``dask.n_workers`` processes.
     """
     if runner_name(cfg) == "sequential":
-        return ThreadPoolTaskRunner(max_workers=1)
+        return SEQUENTIAL.duplicate()
     return _dask_runner(dask_settings(cfg))
 
 
@@ -61,8 +80,25 @@ def _dask_runner(dask: DaskConfig) -> TaskRunner:
         "threads_per_worker": dask.threads_per_worker,
         "processes": True,  # the GIL: torch/numpy steps scale across processes, not threads
         "dashboard_address": None,  # no web port opened per night
+        "env": flow_api_env(),
     }
     return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
+
+
+def flow_api_env() -> dict[str, str]:
+    """``PREFECT_API_URL`` of the running flow's API, for the local Dask workers it starts ({}
+    outside a flow run). An ephemeral API, or one set by a settings context (a test harness), is
+    not in the environment the workers inherit: each worker would start a temporary Prefect
+    server of its own (seconds of start-up, one SQLite file contended with the flow's) and the
+    flow's UI would never see the workers' task runs."""
+    from prefect.context import FlowRunContext
+
+    if FlowRunContext.get() is None:
+        return {}
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
 
 
 def prefect_env(cfg: AcademyConfig) -> dict[str, str]:

@@ -105,7 +105,6 @@ def run_cycle_bench(
 ) -> dict[str, Any]:
     """``task_runner`` / ``dask_workers`` override ``execution.*``: the same day and night, fanned
     out sequentially or over a local Dask cluster, to measure the speed-up."""
-    from academy.execution import task_runner as runner_for
     from flows.nightly import nightly_evolution
 
     home = home or Path(tempfile.mkdtemp(prefix="academy-cycle-"))
@@ -118,8 +117,7 @@ def run_cycle_bench(
     day = route_day(cfg, queries, seed=cfg.school.seed + 1)
     config_path = write_config(cfg, home / "academy.yaml")
     started = time.perf_counter()
-    night = nightly_evolution.with_options(task_runner=runner_for(cfg))
-    summary = night(config_path=str(config_path), home=str(home))
+    summary = nightly_evolution(config_path=str(config_path), home=str(home))  # runner: cfg.execution
     cycle_seconds = time.perf_counter() - started
     next_day = route_day(cfg, after, seed=cfg.school.seed + 2)
     return {

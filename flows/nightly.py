@@ -15,7 +15,8 @@ from typing import Any
 from prefect import flow, unmapped
 
 from academy.config import AcademyConfig, load_config
-from academy.evolution.students import SPAWN, spawn_name
+from academy.evolution.students import SPAWN
+from academy.execution import SEQUENTIAL, PhaseClock, task_runner
 from tasks import nightly as t
 
 DEFAULT_CONFIG = "academy.yaml"
@@ -25,10 +26,35 @@ def _config(config_path: str, home: str | None) -> AcademyConfig:
     return load_config(config_path, {"paths.home": home} if home else None)
 
 
-@flow(name="score_traffic")
+def judge_in_shards(cfg: AcademyConfig) -> dict[str, Any]:
+    """Unscored answers -> shards of whole queries judged as mapped tasks -> one store write and
+    the snapshot. Called from a flow, the shards run on that flow's task runner."""
+    judged = t.judge_shard.map(unmapped(cfg), t.scoring_shards(cfg))
+    return t.store_scores(cfg, [shard.result() for shard in judged])
+
+
+def evolve_students(
+    cfg: AcademyConfig, plan: dict[str, list[int]], spawn: bool, night: str
+) -> list[dict[str, Any]]:
+    """Per student: distill, then one task per (model, domain) evaluation shard, then score ->
+    register -> promote. Students run side by side on a Dask task runner, and so do the shards of
+    each evaluation; the candidate folder they share is on the home's file system."""
+    names = sorted(plan)
+    shards = {name: t.evaluation_shards(cfg, plan[name], spawn) for name in names}
+    trained = t.distill_student.map(unmapped(cfg), names, [plan[n] for n in names], spawn)
+    finished = []
+    for name, training in zip(names, trained):
+        sides, domains = [list(column) for column in zip(*shards[name])] or ([], [])
+        predicted = t.predict_shard.map(unmapped(cfg), unmapped(name), sides, domains, wait_for=[training])
+        finished.append(t.finish_student.submit(cfg, name, predicted, night, wait_for=[training]))
+    return [run.result() for run in finished]
+
+
+@flow(name="score_traffic", task_runner=SEQUENTIAL)
 def score_traffic(config_path: str = DEFAULT_CONFIG, home: str | None = None) -> dict[str, Any]:
-    """Judge unjudged answers, then freeze the traffic into a Parquet snapshot."""
-    return t.score_traffic(_config(config_path, home))
+    """Judge unjudged answers (in ``evolution.scoring.shards`` tasks), then freeze the traffic
+    into a Parquet snapshot."""
+    return judge_in_shards(_config(config_path, home))
 
 
 @flow(name="mine_gaps")
@@ -77,7 +103,7 @@ def promote(student: str, config_path: str = DEFAULT_CONFIG, home: str | None = 
     return t.promote(_config(config_path, home), student)
 
 
-@flow(name="evolve_student")
+@flow(name="evolve_student", task_runner=SEQUENTIAL)
 def evolve_student(
     student: str,
     gaps: list[int],
@@ -87,22 +113,17 @@ def evolve_student(
     home: str | None = None,
 ) -> dict[str, Any]:
     """distill -> evaluate -> register -> promote for one student."""
-    return t.evolve_student(_config(config_path, home), student, gaps, spawn, night)
+    return evolve_students(_config(config_path, home), {student: gaps}, spawn, night)[0]
 
 
-@flow(name="spawn_student")
+@flow(name="spawn_student", task_runner=SEQUENTIAL)
 def spawn_student(
     night: str = "", config_path: str = DEFAULT_CONFIG, home: str | None = None
 ) -> dict[str, Any] | None:
     """A new student for the gaps no student covers; it serves only once it passes the gate."""
     cfg = _config(config_path, home)
-    gaps = t.plan_students(cfg).get(SPAWN)
-    if not gaps:
-        return None
-    from registry.model_registry import ModelRegistry
-
-    name = spawn_name([m.name for m in cfg.models] + ModelRegistry.from_config(cfg).models())
-    return evolve_student(name, gaps, True, night, config_path, home)
+    plan = t.spawn_plan(cfg)
+    return evolve_students(cfg, plan, True, night)[0] if plan else None
 
 
 @flow(name="update_roles")
@@ -131,25 +152,33 @@ def update_delegation(
 
 @flow(name="nightly_evolution")
 def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None) -> dict[str, Any]:
+    """One night, on the task runner the config names (``academy.execution.task_runner``):
+    deployments, the CLI, the demo and tests all start here, so none of them picks a runner."""
+    cfg = _config(config_path, home)
+    return nightly_cycle.with_options(task_runner=task_runner(cfg))(config_path, home)
+
+
+@flow(name="nightly_cycle")
+def nightly_cycle(config_path: str = DEFAULT_CONFIG, home: str | None = None) -> dict[str, Any]:
     """Score -> router model -> gaps -> judges' delegation -> datasets -> (distill -> evaluate ->
-    register -> promote) per student -> roles."""
+    register -> promote) per student -> roles. Scoring shards, students and evaluation shards fan
+    out on this flow's task runner."""
     started, night = time.perf_counter(), datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     cfg = _config(config_path, home)
+    phases = PhaseClock()
     bootstrapped = t.bootstrap_registry(cfg)
-    scoring = score_traffic(config_path, home)
-    router_model = train_router_model(config_path, home, night)
-    gaps = mine_gaps(config_path, home)
-    delegation = update_delegation(config_path, home, night)
-    lineage = build_distillation_dataset(config_path, home)
+    # the fanned-out steps are called here, not as subflows: a subflow would use its own runner
+    scoring = phases.time("score", judge_in_shards, cfg)
+    router_model = phases.time("router_model", train_router_model, config_path, home, night)
+    gaps = phases.time("gaps", mine_gaps, config_path, home)
+    delegation = phases.time("delegation", update_delegation, config_path, home, night)
+    lineage = phases.time("datasets", build_distillation_dataset, config_path, home)
     plan = t.plan_students(cfg)
-    # students train independently of each other: one mapped task each, in parallel on a Dask
-    # task runner (academy.execution.task_runner), one at a time on the sequential one
-    names = sorted(s for s in plan if s != SPAWN)
-    runs = t.evolve_student.map(unmapped(cfg), names, [plan[s] for s in names], False, unmapped(night))
-    students = [run.result() for run in runs]
+    trainable = {name: gaps for name, gaps in plan.items() if name != SPAWN}
+    students = phases.time("students", evolve_students, cfg, trainable, False, night)
     # a spawned student learns from tonight's promoted peers: after the others
-    spawned = spawn_student(night, config_path, home) if SPAWN in plan else None
-    students += [spawned] if spawned else []
+    if SPAWN in plan:
+        students += phases.time("spawn", evolve_students, cfg, t.spawn_plan(cfg), True, night)
     roles = update_roles(night, config_path, home)
     summary = {
         "night": night,
@@ -162,6 +191,7 @@ def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None
         "students": students,
         "roles": roles,
         "cycle_seconds": round(time.perf_counter() - started, 1),
+        "phase_seconds": phases.seconds,
     }
     summary["mlflow_run_id"] = t.log_night(cfg, night, summary)
     return summary

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
@@ -37,6 +38,11 @@ PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
 METADATA_FILE = "student.json"
 MLMODEL_FILE = "MLmodel"  # marks an MLflow model directory (a registry version, downloaded)
+
+# transformers builds a model under process-wide state (a meta-device context, tied weights tied
+# after loading): two threads building at once left lm_head.weight on the meta device in 60 of 60
+# concurrent loads. Every student built or loaded in this process takes this lock.
+MODEL_BUILD_LOCK = threading.RLock()
 
 
 def _one_line(text: str) -> str:
@@ -164,7 +170,8 @@ def build_student(config: StudentConfig, tokenizer: PreTrainedTokenizerFast) -> 
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
-    model = LlamaForCausalLM(llama)
+    with MODEL_BUILD_LOCK:
+        model = LlamaForCausalLM(llama)
     generation = model.generation_config
     generation.pad_token_id = tokenizer.pad_token_id
     generation.bos_token_id = tokenizer.bos_token_id
@@ -278,11 +285,13 @@ def load_student(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedTokenize
     if (path / MLMODEL_FILE).is_file():
         import mlflow.transformers
 
-        components = mlflow.transformers.load_model(str(path), return_type="components")
+        with MODEL_BUILD_LOCK:
+            components = mlflow.transformers.load_model(str(path), return_type="components")
         model, tokenizer = components["model"], components["tokenizer"]
     elif (path / "config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        with MODEL_BUILD_LOCK:
+            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     else:
         raise FileNotFoundError(f"no student model at {path} (config.json missing)")
     model.eval()

@@ -19,17 +19,22 @@ from academy.evolution.gaps import GapReport, gap_report_markdown
 
 TASK = {"cache_policy": NO_CACHE}
 
-score_traffic = task(name="score_traffic", **TASK)(steps.score_traffic)
+# Fanned-out units (mapped by the flows, on Dask workers when configured): module-level, so workers
+# import them by name, and each takes everything it needs as arguments (the config included).
+scoring_shards = task(name="scoring_shards", **TASK)(steps.scoring_shards)
+judge_shard = task(name="judge_shard", **TASK)(steps.judge_shard)
+store_scores = task(name="store_scores", **TASK)(steps.store_scores)
+evaluation_shards = task(name="evaluation_shards", **TASK)(steps.evaluation_shards)
+predict_shard = task(name="predict_shard", **TASK)(steps.predict_shard)
+finish_student = task(name="finish_student", **TASK)(steps.finish_student)
 build_datasets = task(name="build_distillation_dataset", **TASK)(steps.build_datasets)
 bootstrap_registry = task(name="bootstrap_registry", **TASK)(steps.bootstrap)
 plan_students = task(name="plan_students", **TASK)(steps.plan)
+spawn_plan = task(name="spawn_plan", **TASK)(steps.spawn_plan)
 distill_student = task(name="distill_student", **TASK)(steps.distill)
 evaluate_candidate = task(name="evaluate_candidate", **TASK)(steps.evaluate)
 register_version = task(name="register_version", **TASK)(steps.register)
 promote = task(name="promote", **TASK)(steps.promote)
-# the per-student unit the nightly flow maps (on Dask workers when configured): module-level, so
-# workers import it by name, and it takes everything it needs as arguments (the config included)
-evolve_student = task(name="evolve_student", **TASK)(steps.evolve_student)
 update_roles = task(name="update_roles", **TASK)(steps.update_roles)
 train_router = task(name="train_router_model", **TASK)(steps.train_router_model)
 update_delegation = task(name="update_delegation", **TASK)(steps.update_delegation)

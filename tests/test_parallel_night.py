@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 from academy.config import AcademyConfig
-from academy.execution import task_runner
 from bench.cycle import write_config
 from registry.model_registry import ModelRegistry
 from tests.test_nightly import night_config, route
@@ -17,9 +16,7 @@ def run_night(cfg: AcademyConfig, home: Path) -> tuple[dict, list[tuple[str, int
     from flows.nightly import nightly_evolution
 
     config_path = str(write_config(cfg, home / "academy.yaml"))
-    summary = nightly_evolution.with_options(task_runner=task_runner(cfg))(
-        config_path=config_path, home=str(home)
-    )
+    summary = nightly_evolution(config_path=config_path, home=str(home))  # runner: cfg.execution
     status = [(v.name, v.version, v.stage) for v in ModelRegistry.from_config(cfg).status()]
     return summary, status
 

@@ -155,6 +155,21 @@ def test_create_student_saves_reproducibly_and_reloads_offline(tmp_path: Path) -
     assert [(r["query"], r["answer"]) for r in kept] == SUMS[:20]  # for rehearsal
 
 
+def test_students_loaded_by_threads_at_once_are_whole(tmp_path: Path) -> None:
+    """Prefect's thread pools and the router's reloads build students concurrently; without
+    MODEL_BUILD_LOCK every concurrent load here left lm_head.weight on the meta device."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = create_student(tmp_path / "s", TINY, corpus(SUMS))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        models = list(pool.map(lambda _: load_student(path)[0], range(12)))
+    reference = load_student(path)[0].state_dict()
+    for model in models:
+        state = model.state_dict()
+        assert all(t.device.type == "cpu" for t in state.values())
+        assert all(torch.equal(state[k], reference[k]) for k in reference)
+
+
 def test_create_student_without_warm_start(tmp_path: Path) -> None:
     path = create_student(tmp_path / "cold", TINY, corpus(SUMS))
     meta = json.loads((path / "student.json").read_text())

@@ -8,7 +8,9 @@ the store's append-only ``scores`` table) so gap mining sees how every model rea
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,14 @@ class ScoringSummary:
     supervisor_calls: int = 0  # of judged + failed, those the supervisor made (the rest: delegated)
 
 
+@dataclass(frozen=True)
+class JudgedShard:
+    """One shard's judgements, not stored yet, and the supervisor's name (to count its calls)."""
+
+    records: list[ScoreRecord]
+    supervisor: str
+
+
 def unscored_answers(store: TrafficStore) -> pd.DataFrame:
     """Answers with no score (online or late) and no error, with their query text."""
     answers = store.answers_frame()
@@ -48,6 +58,56 @@ def monitored(answer_ids: pd.Series, sample_rate: float, seed: int) -> pd.Series
     return answer_ids.map(lambda i: unit_draw(seed, i, "monitor") < sample_rate).astype(bool)
 
 
+def scoring_todo(store: TrafficStore, sample_rate: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """The unscored answers the scorer judges tonight (a ``sample_rate`` share of them), grouped
+    by query: a delegated query's answers are judged together, with each other as context."""
+    todo = unscored_answers(store)
+    todo = todo[monitored(todo["id"], sample_rate, seed)] if len(todo) else todo
+    return todo.sort_values(["query_id", "id"]).reset_index(drop=True)
+
+
+def shard_by_query(todo: pd.DataFrame, shards: int) -> list[pd.DataFrame]:
+    """``todo`` cut into at most ``shards`` parts of whole queries: the units the nightly flow
+    judges as parallel tasks. Empty parts are left out."""
+    queries = todo["query_id"].unique()
+    parts = np.array_split(queries, min(shards, len(queries))) if len(queries) else []
+    return [todo[todo["query_id"].isin(set(part))].reset_index(drop=True) for part in parts]
+
+
+def judge_rows(
+    store: TrafficStore,
+    judge: Judge,
+    rows: pd.DataFrame,
+    batch_size: int,
+    panel: JudgePanel | None = None,
+    on_batch: Callable[[list[ScoreRecord]], Any] | None = None,
+) -> list[ScoreRecord]:
+    """Judge ``rows`` (from ``scoring_todo``) in batches; ``on_batch`` sees each batch's records.
+    With a ``panel`` holding a delegation state, each query's answers go to whoever judges its
+    neighbourhood (a delegated candidate, an audit or the supervisor)."""
+    delegated = panel is not None and panel.state is not None and len(rows) > 0
+    context = _query_context(store, set(rows["query_id"])) if delegated else {}
+    records: list[ScoreRecord] = []
+    for start in range(0, len(rows), batch_size):
+        batch = rows.iloc[start : start + batch_size]
+        judged = asyncio.run(
+            _judge_by_query(panel, batch, context) if delegated else _judge_batch(judge, batch)
+        )
+        if on_batch is not None:
+            on_batch(judged)
+        records += judged
+    return records
+
+
+def summarise(records: list[ScoreRecord], supervisor: str) -> ScoringSummary:
+    """Judged / failed / cost / supervisor calls (judgements by ``supervisor``, the rest delegated)."""
+    failed = sum(r.judge_score is None for r in records)
+    supervised = sum(r.judge_name == supervisor for r in records)
+    return ScoringSummary(
+        len(records) - failed, failed, float(sum(r.judge_cost for r in records)), supervised
+    )
+
+
 def score_unscored(
     store: TrafficStore,
     judge: Judge,
@@ -56,28 +116,10 @@ def score_unscored(
     seed: int = 0,
     panel: JudgePanel | None = None,
 ) -> ScoringSummary:
-    """Judge the unscored answers (a ``sample_rate`` share of them) in batches; store the scores.
-    With a ``panel`` holding a delegation state, each query's answers go to whoever judges its
-    neighbourhood (a delegated candidate, an audit or the supervisor), with the query's other
-    answers as context."""
-    todo = unscored_answers(store)
-    todo = todo[monitored(todo["id"], sample_rate, seed)] if len(todo) else todo
-    if panel is not None and panel.state is not None and len(todo):
-        todo = todo.sort_values(["query_id", "id"]).reset_index(drop=True)
-        context = _query_context(store, set(todo["query_id"]))
-    records: list[ScoreRecord] = []
-    for start in range(0, len(todo), batch_size):
-        batch = todo.iloc[start : start + batch_size]
-        if panel is not None and panel.state is not None:
-            records += asyncio.run(_judge_by_query(panel, batch, context))
-        else:
-            records += asyncio.run(_judge_batch(judge, batch))
-        store.log_scores(records[-len(batch) :])
-    failed = sum(r.judge_score is None for r in records)
-    supervised = sum(r.judge_name == judge.name for r in records)
-    return ScoringSummary(
-        len(records) - failed, failed, float(sum(r.judge_cost for r in records)), supervised
-    )
+    """Judge the unscored answers in one process, storing each batch's scores as it is judged (a
+    crash keeps what was paid for). The nightly flow shards the same work across tasks instead."""
+    todo = scoring_todo(store, sample_rate, seed)
+    return summarise(judge_rows(store, judge, todo, batch_size, panel, store.log_scores), judge.name)
 
 
 async def _judge_batch(judge: Judge, batch: pd.DataFrame) -> list[ScoreRecord]:

@@ -14,18 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pandas as pd
 
 from academy.config import AcademyConfig
 from academy.evolution import dataset as ds
 from academy.evolution import students as st
 from academy.evolution.delegation import update_delegation as update_delegation
-from academy.evolution.evaluation import EvalResult, evaluate_model, logged_predictions, score_predictions
+from academy.evolution.evaluation import EvalResult, logged_predictions, score_predictions
 from academy.evolution.evidence import log_evaluation_evidence
 from academy.evolution.gaps import GapReport, cluster_queries, mine_gaps, read_gaps, write_gaps
 from academy.evolution.layout import NightLayout
 from academy.evolution.promotion import GateDecision, next_role, quality_gate
 from academy.evolution.router_model import train_router_model as train_router_model
-from academy.evolution.scoring import aggregate, model_win_rates, score_unscored
+from academy.evolution.scoring import (
+    JudgedShard,
+    aggregate,
+    judge_rows,
+    model_win_rates,
+    score_unscored,
+    scoring_todo,
+    shard_by_query,
+    summarise,
+)
 from academy.evolution.snapshot import SNAPSHOT_FILES, export_snapshot, file_md5, read_snapshot
 from academy.evolution.training import distill_student, spawn_student_dir
 from academy.store import TrafficStore
@@ -35,18 +45,58 @@ MODEL_DIR = "model"
 
 
 def score_traffic(cfg: AcademyConfig) -> dict[str, Any]:
-    """Judge every answer the router served unjudged, then freeze the traffic into a snapshot."""
+    """Judge every answer the router served unjudged, then freeze the traffic into a snapshot.
+
+    One process, scores stored batch by batch (the CLI and DVC path); the nightly flow runs the
+    same work as ``scoring_shards`` -> ``judge_shard`` per shard (parallel) -> ``store_scores``.
+    """
     from academy.judges import build_judge
 
     store = TrafficStore(cfg.paths.store, cfg.store)
     judge = build_judge(cfg.judge, home=cfg.paths.home)
-    panel = delegation_panel(cfg, judge)
     try:
         scoring = cfg.evolution.scoring
+        panel = delegation_panel(cfg, judge)
         summary = score_unscored(store, judge, scoring.batch_size, scoring.sample_rate, scoring.seed, panel)
     finally:
         asyncio.run(judge.aclose())
     return {**asdict(summary), "snapshot": export_snapshot(store, NightLayout.of(cfg).snapshot)}
+
+
+def scoring_shards(cfg: AcademyConfig) -> list[pd.DataFrame]:
+    """Tonight's unscored answers in ``evolution.scoring.shards`` parts of whole queries."""
+    scoring = cfg.evolution.scoring
+    todo = scoring_todo(TrafficStore(cfg.paths.store, cfg.store), scoring.sample_rate, scoring.seed)
+    return shard_by_query(todo, scoring.shards)
+
+
+def judge_shard(cfg: AcademyConfig, rows: pd.DataFrame) -> JudgedShard:
+    """Judge one shard with its own judge (and delegation panel); returns the records unstored, so
+    parallel shards never write the store at once (object stores need a commit lock for that)."""
+    from academy.judges import build_judge
+
+    judge = build_judge(cfg.judge, home=cfg.paths.home)
+    try:
+        store = TrafficStore(cfg.paths.store, cfg.store)
+        records = judge_rows(
+            store, judge, rows, cfg.evolution.scoring.batch_size, delegation_panel(cfg, judge)
+        )
+    finally:
+        asyncio.run(judge.aclose())
+    return JudgedShard(records, judge.name)
+
+
+def store_scores(cfg: AcademyConfig, shards: list[JudgedShard]) -> dict[str, Any]:
+    """Store every shard's scores in one write, then freeze the traffic into a snapshot."""
+    store = TrafficStore(cfg.paths.store, cfg.store)
+    records = [r for shard in shards for r in shard.records]
+    store.log_scores(records)
+    summary = summarise(records, shards[0].supervisor if shards else cfg.judge.name)
+    return {
+        **asdict(summary),
+        "shards": len(shards),
+        "snapshot": export_snapshot(store, NightLayout.of(cfg).snapshot),
+    }
 
 
 def delegation_panel(cfg: AcademyConfig, judge: Any) -> Any:
@@ -119,6 +169,16 @@ def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
     return plan
 
 
+def spawn_plan(cfg: AcademyConfig) -> dict[str, list[int]]:
+    """{the next free student name: the uncovered gaps} when tonight spawns a student, else {}.
+    Run after the other students, so the name skips any version they registered."""
+    gaps = plan(cfg).get(st.SPAWN)
+    if not gaps:
+        return {}
+    names = [m.name for m in cfg.models] + ModelRegistry.from_config(cfg).models()
+    return {st.spawn_name(names): gaps}
+
+
 def spawn_examples(cfg: AcademyConfig, gaps: list[int]) -> int:
     """Training rows a student spawned for ``gaps`` would learn from (no datasets yet: no limit)."""
     layout = NightLayout.of(cfg)
@@ -170,18 +230,56 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     return {k: v for k, v in record.items() if k != "stats"} | {"train_seconds": stats["train_seconds"]}
 
 
-def evaluate(cfg: AcademyConfig, student: str) -> dict[str, Any]:
-    """Candidate vs current production vs the teacher on the gap eval set and the regression set."""
+CANDIDATE, INCUMBENT = "candidate", "incumbent"
+
+
+def held_out(cfg: AcademyConfig, gaps: list[int]) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """(the gaps' eval rows, the regression rows of every domain) a candidate is judged on."""
+    datasets.disable_progress_bars()
+    splits = ds.read_datasets(NightLayout.of(cfg).distill)
+    return st.student_splits(splits, gaps, replay=False)[1], splits["regression"]
+
+
+def of_domain(data: datasets.Dataset, domain: str) -> datasets.Dataset:
+    return data.select([i for i, d in enumerate(data["domain"]) if d == domain])
+
+
+def evaluation_shards(cfg: AcademyConfig, gaps: list[int], spawn: bool) -> list[tuple[str, str]]:
+    """(side, domain) pairs a candidate's evaluation splits into: each answers one domain's held-out
+    queries with one model (the candidate, or the incumbent it must beat; a spawned student has none)."""
+    eval_set, regression = held_out(cfg, gaps)
+    domains = sorted(set(eval_set["domain"]) | set(regression["domain"]))
+    return [
+        (side, domain) for side in ((CANDIDATE,) if spawn else (CANDIDATE, INCUMBENT)) for domain in domains
+    ]
+
+
+def predict_shard(cfg: AcademyConfig, student: str, side: str, domain: str) -> dict[str, Any]:
+    """Greedy answers of ``side``'s model to ``domain``'s held-out queries: {side, domain, predictions}."""
+    work = NightLayout.of(cfg).candidate(student)
+    record = st.read_json(work / "train.json")
+    model_dir = work / MODEL_DIR if side == CANDIDATE else Path(record["base"])
+    rows = [of_domain(d, domain) for d in held_out(cfg, record["gaps"])]
+    ids = [q for d in rows for q in d["query_id"]]
+    queries = [q for d in rows for q in d["query"]]
+    generate = st.hf_generate(model_dir, cfg.evolution.distill.max_new_tokens)
+    answers = generate(queries) if queries else []
+    return {"side": side, "domain": domain, "predictions": dict(zip(ids, answers))}
+
+
+def score_evaluation(cfg: AcademyConfig, student: str, shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """Candidate vs current production vs the teacher, from the shards' answers; writes eval.json."""
     layout = NightLayout.of(cfg)
     work, record = layout.candidate(student), st.read_json(layout.candidate(student) / "train.json")
-    splits = ds.read_datasets(layout.distill)
-    _, eval_set = st.student_splits(splits, record["gaps"], replay=False)
-    regression, tokens = splits["regression"], cfg.evolution.distill.max_new_tokens
-    candidate = evaluate_model(st.hf_generate(work / MODEL_DIR, tokens), student, None, eval_set, regression)
+    eval_set, regression = held_out(cfg, record["gaps"])
+    predictions: dict[str, dict[str, str]] = {CANDIDATE: {}, INCUMBENT: {}}
+    for shard in shards:
+        predictions[shard["side"]].update(shard["predictions"])
+    candidate = score_predictions(student, None, predictions[CANDIDATE], eval_set, regression)
     incumbent = None
     if not record["spawn"]:
-        generate = st.hf_generate(Path(record["base"]), tokens)
-        incumbent = evaluate_model(generate, student, str(record["incumbent_version"]), eval_set, regression)
+        version = str(record["incumbent_version"])
+        incumbent = score_predictions(student, version, predictions[INCUMBENT], eval_set, regression)
     teachers = {m.name for m in cfg.models if m.role == "teacher"}
     answers = read_snapshot(layout.snapshot).answers
     teacher = score_predictions("teacher", None, logged_predictions(answers, teachers), eval_set, regression)
@@ -190,22 +288,39 @@ def evaluate(cfg: AcademyConfig, student: str) -> dict[str, Any]:
     return {k: (v.as_dict() if v else None) for k, v in results.items()}
 
 
+def evaluate(cfg: AcademyConfig, student: str) -> dict[str, Any]:
+    """Every evaluation shard in this process, then the scores (the CLI's and DVC's path)."""
+    record = st.read_json(NightLayout.of(cfg).candidate(student) / "train.json")
+    shards = evaluation_shards(cfg, record["gaps"], record["spawn"])
+    return score_evaluation(cfg, student, [predict_shard(cfg, student, *shard) for shard in shards])
+
+
+def finish_student(
+    cfg: AcademyConfig, student: str, shards: list[dict[str, Any]], night: str = ""
+) -> dict[str, Any]:
+    """score the evaluation -> register -> promote: what follows a candidate's evaluation shards."""
+    evaluation = score_evaluation(cfg, student, shards)
+    register(cfg, student, night)
+    promotion = promote(cfg, student)
+    record = st.read_json(NightLayout.of(cfg).candidate(student) / "train.json")
+    return {
+        **promotion,
+        "gaps": record["gaps"],
+        "spawn": record["spawn"],
+        "train_seconds": record["stats"]["train_seconds"],
+        "evaluation": evaluation,
+    }
+
+
 def evolve_student(
     cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False, night: str = ""
 ) -> dict[str, Any]:
-    """distill -> evaluate -> register -> promote for one student: the unit the nightly flow fans
-    out per student, since the four steps share the candidate folder and must run in order."""
-    trained = distill(cfg, student, gaps, spawn)
-    evaluation = evaluate(cfg, student)
-    register(cfg, student, night)
-    promotion = promote(cfg, student)
-    return {
-        **promotion,
-        "gaps": gaps,
-        "spawn": spawn,
-        "train_seconds": trained["train_seconds"],
-        "evaluation": evaluation,
-    }
+    """distill -> evaluate -> register -> promote for one student, in this process. The nightly
+    flow runs the same pieces as tasks: distill per student, then its evaluation shards, then
+    ``finish_student``."""
+    distill(cfg, student, gaps, spawn)
+    shards = evaluation_shards(cfg, gaps, spawn)
+    return finish_student(cfg, student, [predict_shard(cfg, student, *shard) for shard in shards], night)
 
 
 def _eval_record(result: EvalResult | None) -> dict[str, Any] | None:
