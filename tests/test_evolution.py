@@ -21,7 +21,13 @@ from academy.evolution.dataset import build_distillation_dataset, training_examp
 from academy.evolution.evaluation import EvalResult
 from academy.evolution.gaps import cluster_queries, mine_gaps
 from academy.evolution.promotion import next_role, quality_gate
-from academy.evolution.scoring import aggregate, model_win_rates, score_unscored, unscored_answers
+from academy.evolution.scoring import (
+    aggregate,
+    model_win_rates,
+    score_unscored,
+    shard_by_query,
+    unscored_answers,
+)
 from academy.evolution.snapshot import export_snapshot, file_md5, read_snapshot
 from academy.judges import build_judge
 from academy.school import School
@@ -363,3 +369,16 @@ def test_regression_tolerance_widens_only_where_a_domain_has_few_queries():
     assert allowed_drop(0.5, 28, config) == pytest.approx((2 * 0.25 / 28) ** 0.5)  # ~0.134: 2 answers of 28
     assert allowed_drop(0.5, 10_000, config) == 0.05  # plenty of queries: epsilon rules
     assert allowed_drop(0.5, 0, config) == 0.05 and allowed_drop(0.5, 28, GateConfig(regression_z=0)) == 0.05
+
+
+def test_scoring_shards_keep_each_querys_answers_together():
+    """The nightly flow judges shards in parallel; a delegated query's answers are judged together,
+    so no query may straddle two shards, and every row lands in exactly one."""
+    todo = pd.DataFrame({"query_id": list("aabcccdde"), "id": [f"r{i}" for i in range(9)]})
+    for shards in (1, 2, 3, 10):
+        parts = shard_by_query(todo, shards)
+        assert len(parts) == min(shards, 5)
+        assert sorted(pd.concat(parts)["id"]) == sorted(todo["id"])
+        owners = [set(part["query_id"]) for part in parts]
+        assert all(not (a & b) for i, a in enumerate(owners) for b in owners[i + 1 :])
+    assert shard_by_query(todo.iloc[:0], 4) == []

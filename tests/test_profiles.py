@@ -76,6 +76,24 @@ def test_dask_runner_from_the_cluster_profile(tmp_path):
     assert remote.address == "tcp://dask:8786"
 
 
+def test_local_dask_workers_report_to_the_flows_api(prefect_harness):
+    """Inside a flow run the LocalCluster's workers get the flow's API URL (the harness sets it in a
+    settings context, which worker processes would not inherit); outside one there is nothing to pass."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    from academy.execution import flow_api_env
+
+    @flow
+    def night() -> tuple[dict[str, str], str]:
+        with get_client(sync_client=True) as client:
+            return flow_api_env(), str(client.api_url).rstrip("/")
+
+    assert flow_api_env() == {}
+    env, api = night()
+    assert env == {"PREFECT_API_URL": api} and api.startswith("http://127.0.0.1:")
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
