@@ -387,15 +387,24 @@ def bench_fanout(
     steps: Annotated[
         int | None, typer.Option(min=1, help="SFT steps per student (evolution.distill.steps)")
     ] = None,
-    home: Annotated[Path | None, typer.Option(help="Work here instead of a fresh temporary home")] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Work here (a day already in HOME/day is reused) instead of a fresh temp home"),
+    ] = None,
+    runners: Annotated[
+        list[str] | None, typer.Option("--runner", help="Run only this night (repeatable): sequential, dask")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """The same night sequential and on a local Dask cluster, from one day: wall time, per phase, speed-up."""
-    from bench.fanout import format_report, run_fanout_bench
+    from bench.fanout import RUNNERS, format_report, run_fanout_bench
 
+    unknown = sorted(set(runners or ()) - set(RUNNERS))
+    if unknown:
+        raise typer.BadParameter(f"unknown runner {unknown[0]!r}; choose from {', '.join(RUNNERS)}")
     cfg = config_or_exit(config, **{"evolution.distill.steps": steps})
-    report = run_fanout_bench(cfg, queries, students, dask_workers, home)
+    report = run_fanout_bench(cfg, queries, students, dask_workers, home, tuple(runners or RUNNERS))
     typer.echo(json.dumps(report) if as_json else format_report(report))
 
 

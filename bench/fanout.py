@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -61,14 +62,18 @@ def on_runner(cfg: AcademyConfig, home: Path, runner: str, workers: int) -> Acad
     return AcademyConfig.model_validate(data)
 
 
+NIGHT_FILE = "bench-night.json"
+
+
 def run_night(cfg: AcademyConfig) -> dict[str, Any]:
-    """The nightly flow on ``cfg``'s runner; its wall seconds (the LocalCluster's start included)."""
+    """The nightly flow on ``cfg``'s runner; its wall seconds (the LocalCluster's start included).
+    Kept in the night's home (``NIGHT_FILE``), so a later run of one runner can be compared."""
     from flows.nightly import nightly_evolution
 
     config_path = write_config(cfg, cfg.paths.home / "academy.yaml")
     started = time.perf_counter()
     summary = nightly_evolution(config_path=str(config_path), home=str(cfg.paths.home))  # cfg.execution
-    return {
+    night = {
         "seconds": round(time.perf_counter() - started, 1),
         "phase_seconds": summary["phase_seconds"],
         "scoring_shards": summary["scoring"]["shards"],
@@ -85,8 +90,10 @@ def run_night(cfg: AcademyConfig) -> dict[str, Any]:
             for s in summary["students"]
         ],
         "lineage": summary["lineage"],
-        "registry": [(v.name, v.version, v.stage) for v in ModelRegistry.from_config(cfg).status()],
+        "registry": [[v.name, v.version, v.stage] for v in ModelRegistry.from_config(cfg).status()],
     }
+    (cfg.paths.home / NIGHT_FILE).write_text(json.dumps(night))
+    return night
 
 
 def same_outcome(a: dict[str, Any], b: dict[str, Any]) -> dict[str, bool]:
@@ -108,32 +115,47 @@ def run_fanout_bench(
     students: int = 2,
     dask_workers: int = 2,
     home: Path | None = None,
+    runners: tuple[str, ...] = RUNNERS,
 ) -> dict[str, Any]:
+    """A day in ``home/day`` (kept: given a ``home`` that has one, the day is reused), then one
+    night per runner in ``runners`` on a fresh copy of it. A runner not re-run is compared from its
+    last night in this home, if there is one."""
     home = home or Path(tempfile.mkdtemp(prefix="academy-fanout-"))
     day = home / "day"
     cfg = on_runner(with_students(cfg, students), day, "sequential", dask_workers)
     names = [TEMPLATE] + [f"student-{k}" for k in range(2, students + 1)]
-    taught = warm_start(cfg, names)
-    traffic = route_day(cfg, queries, seed=cfg.school.seed + 1)
+    if (day / "academy.yaml").is_file():
+        print(f"reusing the day in {day}", file=sys.stderr)
+        taught, traffic = None, None
+    else:
+        taught = warm_start(cfg, names)
+        traffic = route_day(cfg, queries, seed=cfg.school.seed + 1)
+        write_config(cfg, day / "academy.yaml")  # marks the day as complete
     nights = {}
     for runner in RUNNERS:
-        shutil.copytree(day, home / runner)
-        nights[runner] = run_night(on_runner(cfg, home / runner, runner, dask_workers))
-    sequential, dask = nights["sequential"]["seconds"], nights["dask"]["seconds"]
+        night_home = home / runner
+        if runner in runners:
+            shutil.rmtree(night_home, ignore_errors=True)
+            shutil.copytree(day, night_home)
+            nights[runner] = run_night(on_runner(cfg, night_home, runner, dask_workers))
+        elif (night_home / NIGHT_FILE).is_file():
+            nights[runner] = json.loads((night_home / NIGHT_FILE).read_text())
+    both = all(r in nights for r in RUNNERS)
     return {
         "home": str(home),
         "cpus": os.cpu_count(),
-        "queries": queries,
+        "queries": queries if traffic else None,
         "distill_steps": cfg.evolution.distill.steps,
         "scoring_shards": cfg.evolution.scoring.shards,
         "dask_workers": dask_workers,
         "warm_start_domains": taught,
-        "day": {k: traffic[k] for k in ("seconds", "routes", "served_by")},
+        "day": traffic and {k: traffic[k] for k in ("seconds", "routes", "served_by")},
+        "ran": list(runners),
         "nights": {
             runner: {k: v for k, v in night.items() if k != "lineage"} for runner, night in nights.items()
         },
-        "speedup": round(sequential / dask, 2) if dask else None,
-        "same_outcome": same_outcome(nights["sequential"], nights["dask"]),
+        "speedup": round(nights["sequential"]["seconds"] / nights["dask"]["seconds"], 2) if both else None,
+        "same_outcome": same_outcome(nights["sequential"], nights["dask"]) if both else None,
     }
 
 
@@ -141,7 +163,7 @@ def format_report(report: dict[str, Any]) -> str:
     nights = report["nights"]
     phases = sorted({p for night in nights.values() for p in night["phase_seconds"]})
     lines = [
-        f"one nightly cycle, {report['queries']} queries that day, {report['cpus']} CPUs, "
+        f"one nightly cycle, {report['queries'] or 'a reused day of'} queries that day, {report['cpus']} CPUs, "
         f"{report['distill_steps']} SFT steps per student",
         f"{'':>14}" + "".join(f"{runner:>12}" for runner in nights),
         f"{'cycle (s)':>14}" + "".join(f"{night['seconds']:>12}" for night in nights.values()),
