@@ -20,6 +20,9 @@ from academy.execution import SEQUENTIAL, PhaseClock, task_runner
 from tasks import nightly as t
 
 DEFAULT_CONFIG = "academy.yaml"
+# Started only by their parent flow, never deployed: ``nightly_cycle`` is ``nightly_evolution``'s
+# body, run on the runner the parent picks from the config.
+INTERNAL_FLOWS = {"nightly_cycle"}
 
 
 def _config(config_path: str, home: str | None) -> AcademyConfig:
@@ -158,7 +161,7 @@ def nightly_evolution(config_path: str = DEFAULT_CONFIG, home: str | None = None
     return nightly_cycle.with_options(task_runner=task_runner(cfg))(config_path, home)
 
 
-@flow(name="nightly_cycle")
+@flow(name="nightly_cycle", task_runner=SEQUENTIAL)
 def nightly_cycle(config_path: str = DEFAULT_CONFIG, home: str | None = None) -> dict[str, Any]:
     """Score -> router model -> gaps -> judges' delegation -> datasets -> (distill -> evaluate ->
     register -> promote) per student -> roles. Scoring shards, students and evaluation shards fan
@@ -174,7 +177,7 @@ def nightly_cycle(config_path: str = DEFAULT_CONFIG, home: str | None = None) ->
     delegation = phases.time("delegation", update_delegation, config_path, home, night)
     lineage = phases.time("datasets", build_distillation_dataset, config_path, home)
     plan = t.plan_students(cfg)
-    trainable = {name: gaps for name, gaps in plan.items() if name != SPAWN}
+    trainable = {name: clusters for name, clusters in plan.items() if name != SPAWN}
     students = phases.time("students", evolve_students, cfg, trainable, False, night)
     # a spawned student learns from tonight's promoted peers: after the others
     if SPAWN in plan:

@@ -31,7 +31,7 @@ def deployments(project) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def flows() -> dict:
-    """Every Prefect flow object defined in flows/nightly.py, by flow name."""
+    """Every Prefect flow object defined in flows/nightly.py that can be deployed, by flow name."""
     from prefect import Flow
 
     import flows.nightly as module
@@ -39,7 +39,9 @@ def flows() -> dict:
     return {
         obj.name: obj
         for obj in vars(module).values()
-        if isinstance(obj, Flow) and obj.fn.__module__ == module.__name__
+        if isinstance(obj, Flow)
+        and obj.fn.__module__ == module.__name__
+        and obj.name not in module.INTERNAL_FLOWS
     }
 
 
