@@ -91,10 +91,10 @@ def keep_dynamic_malloc() -> None:
 
     Dask's nanny sets it to 65536 in every worker it spawns. Any explicit value turns off glibc's
     dynamic mmap threshold, so every large tensor of a training step is mmapped and unmapped again:
-    a step of the default student on one thread took 1,315-1,397 ms with it and 707-719 ms without
-    (before this, a Dask night of ``academy bench fanout`` was still training after 33 minutes where
-    the sequential night had taken 17). Process-wide on purpose:
-    the runner starts its LocalCluster later, inside the flow run. A value set in the shell is kept.
+    a one-thread step of the default student took 1,515 ms with it and 774 ms without
+    (``python -m bench.step_scaling``); a Dask night of ``academy bench fanout`` was still training
+    after 33 minutes where the sequential night had taken 17. Process-wide on purpose: the runner
+    starts its LocalCluster later, inside the flow run. A value set in the shell is kept.
     """
     import dask
 

@@ -1,7 +1,8 @@
 """What a Dask night can gain on this machine: ``.venv/bin/python -m bench.step_scaling [--steps N]``.
 
-Times forward + backward + AdamW steps of the default student shape (``StudentConfig``: Llama,
-hidden 128, 4 layers, vocab 600) on a batch of 64 x 96 tokens, each setting in a fresh process:
+Times forward + backward + AdamW steps of the default student (``build_student`` with the default
+``StudentConfig``: Llama, hidden 128, 4 layers, tied embeddings, a locally trained BPE vocabulary
+of 600) on a batch of 64 x 96 tokens, each setting in a fresh process:
 
 * one process, torch on 1 thread, then on every core (what a sequential night does);
 * one process on 1 thread with ``MALLOC_TRIM_THRESHOLD_=65536`` (what Dask's nanny sets in workers);
@@ -23,26 +24,22 @@ CHILD = "--child"
 
 
 def time_steps(threads: int, steps: int) -> float:
-    """Milliseconds per training step (after 2 warm-up steps), in this process."""
+    """Milliseconds per training step (after 2 warm-up steps) of the student ``academy student
+    init`` builds, in this process."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from academy.config import StudentConfig
+    from academy.school import School
+    from models.student import build_student, train_tokenizer
 
     shape = StudentConfig()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=shape.vocab_size,
-        hidden_size=shape.hidden_size,
-        num_hidden_layers=shape.num_layers,
-        num_attention_heads=shape.num_heads,
-        intermediate_size=shape.intermediate_size,
-        max_position_embeddings=shape.max_length,
-    )
-    model = LlamaForCausalLM(config)
+    texts = [text for e in School(seed=0).generate(500) for text in (e.query, e.reference, e.reasoning or "")]
+    model = build_student(shape, train_tokenizer(texts, shape.vocab_size))
+    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    batch = torch.randint(0, shape.vocab_size, (shape.batch_size, shape.max_length))
+    batch = torch.randint(0, model.config.vocab_size, (shape.batch_size, shape.max_length))
     for step in range(steps + 2):
         if step == 2:
             started = time.perf_counter()

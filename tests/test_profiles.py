@@ -77,8 +77,8 @@ def test_dask_runner_from_the_cluster_profile(tmp_path):
 
 
 def test_local_dask_workers_keep_glibcs_dynamic_malloc(tmp_path):
-    """Dask's nanny would set MALLOC_TRIM_THRESHOLD_=65536 in each worker: training steps ran 1.8x
-    slower on one thread with it. The local runner unsets it; a value from the shell would be kept."""
+    """Dask's nanny would set MALLOC_TRIM_THRESHOLD_=65536 in each worker: a training step on one
+    thread took about twice as long with it (bench/step_scaling.py). The local runner unsets it."""
     import dask
     from distributed.nanny import _get_env_variables
 
