@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from academy.cli_evolve import evolve_app
 from academy.cli_gateway import gateway_app
 from academy.config import DEFAULT_CONFIG_FILE, AcademyConfig, ConfigError, load_config
+
+if TYPE_CHECKING:  # MLflow loads lazily: most commands never touch the registry
+    from registry.model_registry import ModelRegistry
 
 app = typer.Typer(help="Academy: a self-evolving teacher-student LLM platform.", no_args_is_help=True)
 student_app = typer.Typer(help="Create and inspect student models.", no_args_is_help=True)
@@ -572,6 +575,17 @@ def registry_status(
     Console().print(table)
 
 
+def existing_registry(cfg: AcademyConfig, action: str) -> ModelRegistry:
+    """The config's registry; exit 2 naming it when there is none yet (nothing to ``action``)."""
+    from registry.model_registry import ModelRegistry
+
+    registry = ModelRegistry.from_config(cfg)
+    if not registry.exists():
+        typer.secho(f"no registry at {registry.tracking_uri}: nothing to {action}", fg="red", err=True)
+        raise typer.Exit(2)
+    return registry
+
+
 @registry_app.command("rollback")
 def registry_rollback(
     model: Annotated[str, typer.Argument(help="Registered model name")],
@@ -580,13 +594,9 @@ def registry_rollback(
     home: HomeOpt = None,
 ) -> None:
     """Point MODEL's @production back at its previous production version."""
-    from registry.model_registry import ModelRegistry, RegistryError
+    from registry.model_registry import RegistryError
 
-    cfg = config_or_exit(config, home)
-    registry = ModelRegistry.from_config(cfg)
-    if not registry.exists():
-        typer.secho(f"no registry at {registry.tracking_uri}: nothing to roll back", fg="red", err=True)
-        raise typer.Exit(2)
+    registry = existing_registry(config_or_exit(config, home), "roll back")
     try:
         current = registry.production(model)
         restored = registry.rollback(model, reason)
@@ -611,16 +621,12 @@ def registry_serve_at(
     home: HomeOpt = None,
 ) -> None:
     """Record where MODEL's version is served (`academy serve-student`); routers then call it there."""
-    from registry.model_registry import ModelRegistry, RegistryError
+    from registry.model_registry import RegistryError
 
     if clear == (url is not None):
         typer.secho("give either a URL or --clear", fg="red", err=True)
         raise typer.Exit(2)
-    cfg = config_or_exit(config, home)
-    registry = ModelRegistry.from_config(cfg)
-    if not registry.exists():
-        typer.secho(f"no registry at {registry.tracking_uri}: nothing to tag", fg="red", err=True)
-        raise typer.Exit(2)
+    registry = existing_registry(config_or_exit(config, home), "tag")
     try:
         tagged = registry.set_served_at(model, None if clear else url, version)
     except RegistryError as exc:

@@ -53,20 +53,6 @@ class EvalResult:
         return data
 
 
-def evaluate_model(
-    generate: Generate,
-    model: str,
-    version: str | None,
-    eval_set: datasets.Dataset,
-    regression: datasets.Dataset,
-) -> EvalResult:
-    """Answer every held-out query with ``generate`` and score exact match per gap and domain."""
-    queries = list(eval_set["query"]) + list(regression["query"])
-    answers = generate(queries) if queries else []
-    predictions = dict(zip(list(eval_set["query_id"]) + list(regression["query_id"]), answers))
-    return score_predictions(model, version, predictions, eval_set, regression)
-
-
 def score_predictions(
     model: str,
     version: str | None,

@@ -312,17 +312,6 @@ def finish_student(
     }
 
 
-def evolve_student(
-    cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False, night: str = ""
-) -> dict[str, Any]:
-    """distill -> evaluate -> register -> promote for one student, in this process. The nightly
-    flow runs the same pieces as tasks: distill per student, then its evaluation shards, then
-    ``finish_student``."""
-    distill(cfg, student, gaps, spawn)
-    shards = evaluation_shards(cfg, gaps, spawn)
-    return finish_student(cfg, student, [predict_shard(cfg, student, *shard) for shard in shards], night)
-
-
 def _eval_record(result: EvalResult | None) -> dict[str, Any] | None:
     return None if result is None else asdict(result)
 
