@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
+from academy.config import TRAIN_THREADS_ENV
 from models.student import format_prompt, format_target
 
 Pair = tuple[str, str] | tuple[str, str, str | None]
@@ -67,7 +68,7 @@ def run_training(trainer: Trainer, examples: int) -> dict[str, Any]:
     ``train_seconds``, ``examples`` and ``history`` (the loss of every step)."""
     trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
-    with all_cpu_threads():
+    with training_threads():
         output = trainer.train()
     seconds = time.perf_counter() - started
     trainer.model.eval()
@@ -83,13 +84,29 @@ def run_training(trainer: Trainer, examples: int) -> dict[str, Any]:
     }
 
 
+def training_thread_count() -> int:
+    """Cores this process trains on: ``ACADEMY_TRAIN_THREADS`` if set, else every core.
+
+    Why a budget: each training process that takes every core runs its own OpenMP pool as wide as
+    the machine. Two Dask workers doing so on 2 cores trained 5x slower per step each (2,450-2,580
+    ms against 501 ms alone), OpenMP threads waiting on cores the other process holds.
+    """
+    cores = os.cpu_count() or 1
+    value = os.environ.get(TRAIN_THREADS_ENV, "").strip()
+    if not value:
+        return cores
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{TRAIN_THREADS_ENV} must be a positive whole number of threads, got {value!r}")
+    return int(value)
+
+
 @contextlib.contextmanager
-def all_cpu_threads() -> Iterator[None]:
-    """Train on every core. The router's embedder pins torch to one thread process-wide (for
-    latency under load); a nightly run in the same process (the demo) would otherwise train at
-    half speed on 2 cores."""
+def training_threads() -> Iterator[None]:
+    """Train on this process's cores (:func:`training_thread_count`). The router's embedder pins
+    torch to one thread process-wide (for latency under load); a nightly run in the same process
+    (the demo) would otherwise train at half speed on 2 cores."""
     before = torch.get_num_threads()
-    torch.set_num_threads(max(os.cpu_count() or 1, before))
+    torch.set_num_threads(training_thread_count())
     try:
         yield
     finally:

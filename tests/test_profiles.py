@@ -87,6 +87,44 @@ def test_local_dask_workers_keep_glibcs_dynamic_malloc(tmp_path):
         assert "MALLOC_TRIM_THRESHOLD_" not in _get_env_variables("distributed.nanny.pre-spawn-environ")
 
 
+def test_local_dask_workers_share_the_machines_cores(tmp_path):
+    """Each local worker trains on cores // workers threads, tokenizers single-threaded: two workers
+    each taking both cores of this machine trained 5x slower per step than one alone."""
+    import os
+
+    from academy.execution import worker_thread_env
+
+    runner = task_runner(cluster(tmp_path, task_runner="dask", dask={"n_workers": 2}))
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert runner.cluster_kwargs["env"]["ACADEMY_TRAIN_THREADS"] == share
+    assert runner.cluster_kwargs["env"]["TOKENIZERS_PARALLELISM"] == "false"
+    assert worker_thread_env(2, cores=16)["ACADEMY_TRAIN_THREADS"] == "8"
+    assert worker_thread_env(4, cores=2)["OMP_NUM_THREADS"] == "1"  # never zero threads
+
+
+def test_training_uses_the_thread_budget_and_restores_the_callers(monkeypatch):
+    import os
+
+    import torch
+
+    from models.train import training_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("ACADEMY_TRAIN_THREADS", "1")
+    with training_threads():
+        assert torch.get_num_threads() == 1
+    monkeypatch.delenv("ACADEMY_TRAIN_THREADS")
+    with training_threads():
+        assert torch.get_num_threads() == (os.cpu_count() or 1)
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("ACADEMY_TRAIN_THREADS", "two")
+    with (
+        pytest.raises(ValueError, match="ACADEMY_TRAIN_THREADS must be a positive whole number"),
+        training_threads(),
+    ):
+        pass
+
+
 def test_local_dask_workers_report_to_the_flows_api(prefect_harness):
     """Inside a flow run the LocalCluster's workers get the flow's API URL (the harness sets it in a
     settings context, which worker processes would not inherit); outside one there is nothing to pass."""
