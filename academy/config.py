@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from academy.school import DOMAINS as DOMAIN_NAMES
 
 DEFAULT_CONFIG_FILE = "academy.yaml"
-# The cores one training process may use, set by whoever starts several on one machine (local Dask
-# workers get cores // workers); unset, a process trains on every core. Read by ``models.train``.
+# How concurrent training processes on one machine split its cores (``models.threads``): a fixed
+# thread count, or a directory where trainers register and share the cores (local Dask workers).
 TRAIN_THREADS_ENV = "ACADEMY_TRAIN_THREADS"
+TRAIN_SHARE_ENV = "ACADEMY_TRAIN_SHARE"
 Role = Literal["teacher", "ta", "student"]
 # What a candidate learns from (``DistillConfig.aspects``): the winning answer, the winner's worked
 # reasoning then the answer, the judge's confidence as example weights, a promoted peer's logits.

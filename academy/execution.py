@@ -8,13 +8,15 @@ anything at import time: a Dask ``LocalCluster`` is only created when the flow e
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from academy.config import TRAIN_THREADS_ENV, AcademyConfig, DaskConfig
+from academy.config import TRAIN_SHARE_ENV, AcademyConfig, DaskConfig
 
 T = TypeVar("T")
 RUNNERS = ("sequential", "dask")
@@ -105,13 +107,18 @@ def keep_dynamic_malloc() -> None:
 def worker_thread_env(n_workers: int, cores: int | None = None) -> dict[str, str]:
     """Environment that splits this machine's cores between ``n_workers`` local workers.
 
-    Each worker trains on ``cores // n_workers`` threads (``ACADEMY_TRAIN_THREADS``, read by
-    ``models.train``) and runs the Rust tokenizers single-threaded. Without it every worker took
+    Training registers in one directory per machine (``ACADEMY_TRAIN_SHARE``, ``models.threads``)
+    and takes ``cores // trainers`` threads, re-counted as trainers finish; everything else runs
+    on ``cores // n_workers`` threads, the Rust tokenizers on one. Without it each worker took
     every core: two SFT runs at once on 2 cores took 2,450-2,580 ms per step each, against 501 ms
-    for one alone; the tokenizers' own thread pools were part of it (1,800 ms with only those off).
+    for one alone.
     """
     share = max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
-    return {TRAIN_THREADS_ENV: str(share), "OMP_NUM_THREADS": str(share), "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        TRAIN_SHARE_ENV: str(Path(tempfile.gettempdir()) / f"academy-trainers-{os.getuid()}"),
+        "OMP_NUM_THREADS": str(share),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 def flow_api_env() -> dict[str, str]:

@@ -13,21 +13,19 @@ touching trainer internals.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
-import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
-from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import PrinterCallback, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from academy.config import TRAIN_THREADS_ENV
 from models.student import format_prompt, format_target
+from models.threads import training_threads
 
 Pair = tuple[str, str] | tuple[str, str, str | None]
 
@@ -68,7 +66,8 @@ def run_training(trainer: Trainer, examples: int) -> dict[str, Any]:
     ``train_seconds``, ``examples`` and ``history`` (the loss of every step)."""
     trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
-    with training_threads():
+    with training_threads() as rebalance:
+        trainer.add_callback(Rebalance(rebalance))
         output = trainer.train()
     seconds = time.perf_counter() - started
     trainer.model.eval()
@@ -84,33 +83,16 @@ def run_training(trainer: Trainer, examples: int) -> dict[str, Any]:
     }
 
 
-def training_thread_count() -> int:
-    """Cores this process trains on: ``ACADEMY_TRAIN_THREADS`` if set, else every core.
+class Rebalance(TrainerCallback):
+    """Every ``every`` steps, re-count the trainers sharing this machine and take this process's
+    share of the cores: when one Dask worker's student is done, the other trains on both cores."""
 
-    Why a budget: each training process that takes every core runs its own OpenMP pool as wide as
-    the machine. Two Dask workers doing so on 2 cores trained 5x slower per step each (2,450-2,580
-    ms against 501 ms alone), OpenMP threads waiting on cores the other process holds.
-    """
-    cores = os.cpu_count() or 1
-    value = os.environ.get(TRAIN_THREADS_ENV, "").strip()
-    if not value:
-        return cores
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{TRAIN_THREADS_ENV} must be a positive whole number of threads, got {value!r}")
-    return int(value)
+    def __init__(self, rebalance: Callable[[], int], every: int = 10) -> None:
+        self.rebalance, self.every = rebalance, every
 
-
-@contextlib.contextmanager
-def training_threads() -> Iterator[None]:
-    """Train on this process's cores (:func:`training_thread_count`). The router's embedder pins
-    torch to one thread process-wide (for latency under load); a nightly run in the same process
-    (the demo) would otherwise train at half speed on 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(training_thread_count())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step % self.every == 0:
+            self.rebalance()
 
 
 def cpu_training_args(

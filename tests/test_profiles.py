@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,41 +90,60 @@ def test_local_dask_workers_keep_glibcs_dynamic_malloc(tmp_path):
 
 
 def test_local_dask_workers_share_the_machines_cores(tmp_path):
-    """Each local worker trains on cores // workers threads, tokenizers single-threaded: two workers
-    each taking both cores of this machine trained 5x slower per step than one alone."""
-    import os
-
+    """Local workers register their training in one directory and split the cores; other work runs
+    on cores // workers threads, tokenizers on one. Two workers each taking both cores of this
+    machine trained 5x slower per step than one alone."""
     from academy.execution import worker_thread_env
 
     runner = task_runner(cluster(tmp_path, task_runner="dask", dask={"n_workers": 2}))
-    share = str(max(1, (os.cpu_count() or 1) // 2))
-    assert runner.cluster_kwargs["env"]["ACADEMY_TRAIN_THREADS"] == share
-    assert runner.cluster_kwargs["env"]["TOKENIZERS_PARALLELISM"] == "false"
-    assert worker_thread_env(2, cores=16)["ACADEMY_TRAIN_THREADS"] == "8"
+    env = runner.cluster_kwargs["env"]
+    assert env["ACADEMY_TRAIN_SHARE"].endswith(f"academy-trainers-{os.getuid()}")
+    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    assert env["TOKENIZERS_PARALLELISM"] == "false"
+    assert worker_thread_env(2, cores=16)["OMP_NUM_THREADS"] == "8"
     assert worker_thread_env(4, cores=2)["OMP_NUM_THREADS"] == "1"  # never zero threads
 
 
-def test_training_uses_the_thread_budget_and_restores_the_callers(monkeypatch):
-    import os
-
+def test_trainers_sharing_a_machine_split_its_cores_and_take_back_freed_ones(tmp_path, monkeypatch):
+    """Another live trainer registered: this one takes half the cores; once it leaves (or its
+    process is dead), a rebalance takes them all. Torch's own count is restored on exit."""
     import torch
 
-    from models.train import training_threads
+    from models.threads import training_threads
 
+    cores = os.cpu_count() or 1
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as dead:
+        dead.wait()
     before = torch.get_num_threads()
+    monkeypatch.setenv("ACADEMY_TRAIN_SHARE", str(tmp_path))
+    other = tmp_path / f"{socket.gethostname()}-{os.getppid()}.trainer"
+    other.touch()
+    gone = tmp_path / f"{socket.gethostname()}-{dead.pid}.trainer"
+    gone.touch()
+    with training_threads() as rebalance:
+        assert torch.get_num_threads() == max(1, cores // 2) and not gone.exists()
+        assert len(list(tmp_path.glob("*.trainer"))) == 2
+        other.unlink()
+        assert rebalance() == cores == torch.get_num_threads()
+    assert torch.get_num_threads() == before and not list(tmp_path.glob("*.trainer"))
+
+
+def test_a_fixed_training_thread_count_wins_and_bad_ones_are_refused(tmp_path, monkeypatch):
+    import torch
+
+    from models.threads import training_threads
+
+    monkeypatch.setenv("ACADEMY_TRAIN_SHARE", str(tmp_path))
     monkeypatch.setenv("ACADEMY_TRAIN_THREADS", "1")
-    with training_threads():
-        assert torch.get_num_threads() == 1
-    monkeypatch.delenv("ACADEMY_TRAIN_THREADS")
-    with training_threads():
-        assert torch.get_num_threads() == (os.cpu_count() or 1)
-    assert torch.get_num_threads() == before
+    with training_threads() as rebalance:
+        assert torch.get_num_threads() == 1 == rebalance()
     monkeypatch.setenv("ACADEMY_TRAIN_THREADS", "two")
     with (
         pytest.raises(ValueError, match="ACADEMY_TRAIN_THREADS must be a positive whole number"),
         training_threads(),
     ):
         pass
+    assert not list(tmp_path.glob("*.trainer"))
 
 
 def test_local_dask_workers_report_to_the_flows_api(prefect_harness):

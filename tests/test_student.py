@@ -199,6 +199,27 @@ def test_sft_train_changes_weights_and_lowers_loss(tokenizer, tmp_path: Path) ->
     assert not any(p.name.startswith("checkpoint") for p in tmp_path.iterdir())
 
 
+def test_sft_train_shares_the_cores_and_recounts_while_training(tokenizer, tmp_path, monkeypatch) -> None:
+    """With another live trainer in its share directory (as in a local Dask worker), SFT trains on
+    half the cores, re-counts the trainers every 10 steps, and leaves the share when it is done."""
+    import socket
+
+    import models.threads as threads
+
+    counted: list[int] = []
+    count = threads.thread_count
+    monkeypatch.setattr(threads, "thread_count", lambda share: counted.append(count(share)) or counted[-1])
+    share = tmp_path / "share"
+    other = share / f"{socket.gethostname()}-{os.getppid()}.trainer"
+    share.mkdir()
+    other.touch()
+    monkeypatch.setenv("ACADEMY_TRAIN_SHARE", str(share))
+    model = build_student(TINY, tokenizer)
+    sft_train(model, tokenizer, SUMS, tmp_path / "out", steps=12, learning_rate=3e-3, batch_size=16)
+    assert counted == [max(1, (os.cpu_count() or 1) // 2)] * 3  # on entry, then at steps 0 and 10
+    assert list(share.iterdir()) == [other]
+
+
 def test_loss_is_on_the_completion_only(tokenizer, tmp_path: Path) -> None:
     """Guards TRL's prompt/completion masking, which the student's training relies on."""
     model = build_student(TINY, tokenizer)
