@@ -6,7 +6,8 @@ of 600) on a batch of 64 x 96 tokens, each setting in a fresh process:
 
 * one process, torch on 1 thread, then on every core (what a sequential night does);
 * one process on 1 thread with ``MALLOC_TRIM_THRESHOLD_=65536`` (what Dask's nanny sets in workers);
-* one 1-thread process per core at once (what a LocalCluster of single-thread workers does).
+* one 1-thread process per core at once (what local Dask workers do: they share the cores);
+* one process per core at once, each on every core (what local workers did before they shared).
 
 The ceiling of a LocalCluster's gain on training is (steps/s of the processes at once) / (steps/s
 of one process on every core): students train in parallel only as far as torch leaves cores idle.
@@ -75,12 +76,14 @@ def main() -> None:
     every = result(spawn(cores, steps))
     trimmed = result(spawn(1, steps, {"MALLOC_TRIM_THRESHOLD_": "65536"}))
     together = [result(p) for p in [spawn(1, steps) for _ in range(cores)]]
+    crowded = [result(p) for p in [spawn(cores, steps) for _ in range(cores)]]
     ceiling = (cores / max(together)) / (1 / every)
     print(f"ms per step, {steps} steps, default student shape, {cores} cores")
     print(f"  1 process, 1 thread:                 {one:7.0f}")
     print(f"  1 process, {cores} threads:                {every:7.0f}   ({one / every:.2f}x of 1 thread)")
     print(f"  1 thread, MALLOC_TRIM_THRESHOLD_=65536: {trimmed:5.0f}   ({trimmed / one:.2f}x slower)")
     print(f"  {cores} processes x 1 thread at once:     {max(together):7.0f}   (each)")
+    print(f"  {cores} processes x {cores} threads at once:    {max(crowded):7.0f}   (each)")
     print(f"ceiling of a {cores}-worker LocalCluster over sequential, balanced students: {ceiling:.2f}x")
 
 
