@@ -110,8 +110,8 @@ def worker_thread_env(n_workers: int, cores: int | None = None) -> dict[str, str
     Training registers in one directory per machine (``ACADEMY_TRAIN_SHARE``, ``models.threads``)
     and takes ``cores // trainers`` threads, re-counted as trainers finish; everything else runs
     on ``cores // n_workers`` threads, the Rust tokenizers on one. Without it each worker took
-    every core: two SFT runs at once on 2 cores took 2,450-2,580 ms per step each, against 501 ms
-    for one alone.
+    every core: two SFT runs at once on 2 cores took 1,712-1,919 ms per step each, against 838-852
+    sharing the cores and 468-483 for one alone (``python -m bench.sft_pair``).
     """
     share = max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
     return {

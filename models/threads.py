@@ -1,8 +1,9 @@
 """How many cores a training process may use, when several train on one machine at once.
 
 A process that trains on every core runs an OpenMP pool as wide as the machine. Two Dask workers
-doing so on 2 cores trained 5x slower per step each (2,450-2,580 ms against 501 ms alone), their
-threads waiting for cores the other process held. So concurrent trainers split the cores:
+doing so on 2 cores trained 4x slower per step each (1,712-1,919 ms against 468-483 ms alone, 838-852
+sharing the cores: ``python -m bench.sft_pair``), their threads waiting for cores the other process
+held. So concurrent trainers split the cores:
 
 * ``ACADEMY_TRAIN_THREADS`` fixes this process's threads (an operator's choice);
 * ``ACADEMY_TRAIN_SHARE`` names a directory where the trainers of one machine register. Each takes

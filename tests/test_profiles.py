@@ -92,7 +92,7 @@ def test_local_dask_workers_keep_glibcs_dynamic_malloc(tmp_path):
 def test_local_dask_workers_share_the_machines_cores(tmp_path):
     """Local workers register their training in one directory and split the cores; other work runs
     on cores // workers threads, tokenizers on one. Two workers each taking both cores of this
-    machine trained 5x slower per step than one alone."""
+    machine trained 4x slower per step than one alone (bench/sft_pair.py)."""
     from academy.execution import worker_thread_env
 
     runner = task_runner(cluster(tmp_path, task_runner="dask", dask={"n_workers": 2}))
