@@ -113,10 +113,10 @@ def worker_thread_env(n_workers: int, cores: int | None = None) -> dict[str, str
     every core: two SFT runs at once on 2 cores took 1,712-1,919 ms per step each, against 838-852
     sharing the cores and 468-483 for one alone (``python -m bench.sft_pair``).
     """
-    share = max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
+    per_worker = max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
     return {
         TRAIN_SHARE_ENV: str(Path(tempfile.gettempdir()) / f"academy-trainers-{os.getuid()}"),
-        "OMP_NUM_THREADS": str(share),
+        "OMP_NUM_THREADS": str(per_worker),
         "TOKENIZERS_PARALLELISM": "false",
     }
 

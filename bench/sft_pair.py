@@ -22,16 +22,10 @@ from pathlib import Path
 
 def time_sft(steps: int) -> float:
     """Milliseconds per step of one ``sft_train`` of the default student, in this process."""
-    from academy.config import StudentConfig
-    from academy.school import School
-    from models.student import build_student, train_tokenizer
+    from bench.step_scaling import default_student
     from models.train import sft_train
 
-    examples = School(seed=0).generate(600)
-    texts = [text for e in examples for text in (e.query, e.reference, e.reasoning or "")]
-    shape = StudentConfig()
-    tokenizer = train_tokenizer(texts, shape.vocab_size)
-    model = build_student(shape, tokenizer)
+    shape, examples, tokenizer, model = default_student(600)
     pairs = [(e.query, e.reference, e.reasoning) for e in examples]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:

@@ -20,8 +20,23 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 CHILD = "--child"
+
+
+def default_student(examples: int) -> tuple[Any, list[Any], Any, Any]:
+    """``(StudentConfig(), school examples, tokenizer, model)``: the student ``academy student
+    init`` builds, with a tokenizer trained on ``examples`` school examples (seed 0)."""
+    from academy.config import StudentConfig
+    from academy.school import School
+    from models.student import build_student, train_tokenizer
+
+    shape = StudentConfig()
+    school = School(seed=0).generate(examples)
+    texts = [text for e in school for text in (e.query, e.reference, e.reasoning or "")]
+    tokenizer = train_tokenizer(texts, shape.vocab_size)
+    return shape, school, tokenizer, build_student(shape, tokenizer)
 
 
 def time_steps(threads: int, steps: int) -> float:
@@ -29,15 +44,9 @@ def time_steps(threads: int, steps: int) -> float:
     init`` builds, in this process."""
     import torch
 
-    from academy.config import StudentConfig
-    from academy.school import School
-    from models.student import build_student, train_tokenizer
-
-    shape = StudentConfig()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    texts = [text for e in School(seed=0).generate(500) for text in (e.query, e.reference, e.reasoning or "")]
-    model = build_student(shape, train_tokenizer(texts, shape.vocab_size))
+    shape, _, _, model = default_student(500)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     batch = torch.randint(0, model.config.vocab_size, (shape.batch_size, shape.max_length))
