@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,11 @@ def student_path(cfg: AcademyConfig, name: str) -> Path:
     return cfg.paths.resolve(path)
 
 
-def init_student(cfg: AcademyConfig, name: str, force: bool = False) -> tuple[Path, dict[str, Any]]:
-    """Train a tokenizer on school text, build the tiny Llama and warm-start it on school answers."""
+def init_student(
+    cfg: AcademyConfig, name: str, force: bool = False, callbacks: Sequence[Any] = ()
+) -> tuple[Path, dict[str, Any]]:
+    """Train a tokenizer on school text, build the tiny Llama and warm-start it on school answers
+    (``callbacks``: transformers ``TrainerCallback``s for the warm start, e.g. progress)."""
     from models.student import create_student
 
     path = student_path(cfg, name)
@@ -52,22 +55,33 @@ def init_student(cfg: AcademyConfig, name: str, force: bool = False) -> tuple[Pa
         )
         for e in school.generate(cfg.student.warm_start_examples, mix=taught)
     ]
-    create_student(path, cfg.student, corpus, warm_start=pairs if cfg.student.warm_start_steps else None)
+    create_student(
+        path,
+        cfg.student,
+        corpus,
+        warm_start=pairs if cfg.student.warm_start_steps else None,
+        callbacks=callbacks,
+    )
     meta = path / "student.json"
     return path, (json.loads(meta.read_text()) if meta.exists() else {})
 
 
 def ensure_students(cfg: AcademyConfig, announce: Callable[[str], None] = print) -> list[Path]:
-    """Create every configured local student that does not exist yet (make demo on a fresh machine)."""
+    """Create every configured local student that does not exist yet (make demo on a fresh machine);
+    the warm start reports its progress and the time left, measured, through ``announce``."""
     created = []
     for model in cfg.models:
         local = model.backend == "hf" and not str(model.options.get("path", "")).startswith("models:/")
         if local and not student_path(cfg, model.name).exists():
+            from models.progress import TrainingProgress
+
             announce(
                 f"creating student {model.name}: local tokenizer, tiny Llama, "
-                f"{cfg.student.warm_start_steps} warm-start SFT steps on school data (about a minute on 2 cores)"
+                f"{cfg.student.warm_start_steps} warm-start SFT steps on school data "
+                "(progress and the time left follow)"
             )
-            created.append(init_student(cfg, model.name)[0])
+            progress = TrainingProgress(f"warm start {model.name}", report=announce)
+            created.append(init_student(cfg, model.name, callbacks=[progress])[0])
     return created
 
 

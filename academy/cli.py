@@ -231,6 +231,10 @@ def demo(
             "--delegation/--no-delegation", help="Override delegation.enabled (cheap judges stand in)"
         ),
     ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="The week's traffic seed: the same as editing demo.seed in the config file"),
+    ] = None,
 ) -> None:
     """A simulated week: each day's traffic through the real router, nightly_evolution each night,
     baselines on the same queries; writes an HTML report and logs it to MLflow."""
@@ -250,6 +254,7 @@ def demo(
             queries_per_day=queries,
             out=str(out) if out else None,
             delegation=delegation,
+            seed=seed,
         )
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
         typer.secho(str(exc), fg="red", err=True)

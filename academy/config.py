@@ -161,8 +161,32 @@ class LearnedRouterConfig(Section):
     novel_fanout_rate: float = Field(1.0, ge=0, le=1)
 
 
+class EvidenceConfig(Section):
+    """How the router weighs judged answers near a query (academy/routing/evidence.py)."""
+
+    k: int = Field(256, ge=1)  # nearest judged answers of each model considered (recency then weighs them)
+    min_similarity: float = Field(0.5, ge=-1, lt=1)  # cosine below which a judged answer says nothing here
+    half_life: float = Field(48.0, gt=0)  # a judged answer's weight halves every this many newer ones
+    other_version_weight: float = Field(0.5, ge=0, le=1)  # a row earned by another version of the model
+    prior_strength: float = Field(2.0, gt=0)  # Beta(s/2, s/2) prior when no learned model predicts
+    confidence: float = Field(0.9, gt=0.5, lt=1)  # serve on the (1 - confidence) quantile
+    explore_gain: float = Field(1.0, ge=0)  # explore chance = gain x posterior spread x saving ...
+    max_explore: float = Field(0.25, ge=0, le=1)  # ... capped here
+    # judge only the cheaper answers of a fan-out (the teacher's is the default)
+    judge_teacher_in_fanout: bool = False
+    # score a cheaper answer by exact match with the teacher's answer to the same query, at no judge cost
+    agreement: bool = True
+    # chance of shadowing a cheaper model, on a query the teacher serves, where its posterior is
+    # confidently below the floor (so a model that improved is found again); 1 where it straddles
+    rediscover_rate: float = Field(0.05, ge=0, le=1)
+
+
 class RouterConfig(Section):
     name: str = "academy"
+    # evidence: per-model judged answers near the query (does not dilute); knn: judge scores of the
+    # k nearest past queries (the original estimator, kept for comparison)
+    estimator: Literal["evidence", "knn"] = "evidence"
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     novel_similarity: float = Field(0.7, ge=-1, le=1)
     neighbours: int = Field(8, ge=1)
     price_weight: float = Field(0.3, ge=0)
@@ -292,7 +316,7 @@ class DemoConfig(Section):
     night_steps: int = Field(150, ge=1)  # evolution.distill.steps during the demo's nights
     warm_start_steps: int = Field(1000, ge=0)  # the day-0 student's warm start
     warm_start_examples: int = Field(3000, ge=0)
-    cpu_hour_price: float = Field(0.045, ge=0)  # USD per CPU-hour of training (an on-demand vCPU)
+    cpu_hour_price: float = Field(0.045, ge=0)  # USD per CPU-hour of measured CPU time (an on-demand vCPU)
     quick: QuickDemoConfig = Field(default_factory=QuickDemoConfig)
 
     @model_validator(mode="after")
@@ -390,7 +414,9 @@ class DatasetConfig(Section):
     # ``metrics`` aspect is on (the train split keeps them, with their score, so it can be off).
     confidence_threshold: float = Field(0.8, ge=0, le=1)
     eval_fraction: float = Field(0.2, gt=0, lt=1)  # share of queries held out, by hash of the query text
-    regression_per_domain: int = Field(50, ge=1)  # held-out queries per domain in the regression set
+    regression_per_cluster: int = Field(
+        50, ge=1
+    )  # held-out queries per traffic cluster in the regression set
     replay_fraction: float = Field(0.3, ge=0, le=1)  # old well-served traffic mixed in against forgetting
     # Teacher answers served unjudged (sampled monitoring skips most) teach too, weighted by that
     # teacher's mean judged score: its track record is the confidence.
@@ -437,12 +463,24 @@ class DistillConfig(Section):
 
 
 class GateConfig(Section):
-    margin: float = Field(0.02, ge=0)  # candidate must beat the incumbent on the gap set by this much
-    max_regression: float = Field(0.05, ge=0)  # ... and lose no domain by more than this (epsilon)
-    regression_z: float = Field(1.0, ge=0)  # tolerate drops within this many standard errors (0 = off)
+    """The nightly promotion gate (academy/evolution/promotion.py): paired tests at level ``alpha``.
+
+    Each night's gate is one decision per candidate at level ``alpha``: a candidate no better than
+    its incumbent is promoted with probability at most ``alpha``, so over N nights the chance of
+    ever promoting one is at most N x alpha (Bonferroni). ``alpha_spending: bonferroni_nights``
+    tests each night at ``alpha / alpha_nights`` instead, bounding that chance by ``alpha`` over
+    ``alpha_nights`` nights.
+    """
+
+    alpha: float = Field(0.05, gt=0, lt=1)  # one-sided level of every test of the gate
+    alpha_spending: Literal["constant", "bonferroni_nights"] = "constant"  # see the docstring
+    alpha_nights: int = Field(30, ge=1)  # the horizon bonferroni_nights spends alpha over
+    margin: float = Field(0.0, ge=0)  # the gap gain's lower confidence bound must reach this
+    max_regression: float = Field(0.05, ge=0)  # refuse a group whose drop exceeds this with confidence
+    regression_z: float = Field(1.0, ge=0)  # ignored (the per-group test sets tolerance); configs still load
     min_teacher_ratio: float = Field(0.0, ge=0)  # ... and reach this share of the teacher's score (0 = off)
     auto_production: bool = True  # staging -> production in the same night when the gate passes
-    min_spawn_score: float = Field(0.5, ge=0, le=1)  # a spawned student must reach this on its gaps
+    min_spawn_score: float = Field(0.5, ge=0, le=1)  # a spawned student's gap accuracy lower bound >= this
 
 
 class RolesConfig(Section):

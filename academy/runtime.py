@@ -16,6 +16,7 @@ from academy.judges import Judge, build_judge
 from academy.judges.delegation import JudgePanel
 from academy.registry_watch import DelegationWatcher, QualityModelWatcher, RegistryWatcher
 from academy.routing import ROUTER_CLS, Router
+from academy.routing.evidence import load_from_store as load_evidence
 from academy.store import TrafficStore
 from academy.wal import TrafficLog
 
@@ -94,6 +95,8 @@ class Runtime:
         (it crashed, or the store was down), run the log's writer, then the registry watchers."""
         if self.traffic_log is not None:
             await self.traffic_log.start()
+        if self.router.evidence is not None and len(self.router.evidence) == 0:
+            await asyncio.to_thread(load_evidence, self.store, self.router.evidence)
         await self.start_watcher()
 
     async def stop(self, log_timeout: float = 30.0) -> None:

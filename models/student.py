@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -191,6 +191,7 @@ def create_student(
     corpus: Iterable[str],
     warm_start: list[tuple[str, str]] | list[tuple[str, str, str | None]] | None = None,
     seed: int = 0,
+    callbacks: Sequence[Any] = (),
 ) -> Path:
     """Create a student directory loadable offline with ``from_pretrained``; returns ``path``.
 
@@ -199,7 +200,8 @@ def create_student(
     the student then learns to write the reasoning first) and ``config.warm_start_steps > 0``
     the fresh model is fine-tuned on them, so a new student answers something on day one instead
     of emitting noise. The caller chooses the pairs (``config.warm_start_examples`` is their
-    intended count). ``student.json`` records how the student was made.
+    intended count). ``student.json`` records how the student was made. ``callbacks`` (transformers
+    ``TrainerCallback``s, e.g. progress) go to the warm start's trainer.
     """
     from transformers import set_seed
 
@@ -210,7 +212,7 @@ def create_student(
     tokenizer = train_tokenizer(chain(corpus, templated), config.vocab_size)
     tokenizer.model_max_length = config.max_length
     model = build_student(config, tokenizer)
-    stats = _warm_start(model, tokenizer, config, warm_start, seed)
+    stats = _warm_start(model, tokenizer, config, warm_start, seed, callbacks)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -231,6 +233,7 @@ def _warm_start(
     config: StudentConfig,
     pairs: list[tuple[str, str]],
     seed: int,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any] | None:
     if not pairs or config.warm_start_steps == 0:
         return None
@@ -247,6 +250,7 @@ def _warm_start(
             batch_size=config.batch_size,
             seed=seed,
             max_length=config.max_length,
+            callbacks=callbacks,
         )
 
 

@@ -41,6 +41,7 @@ def sft_train(
     seed: int = 0,
     weights: list[float] | None = None,
     max_length: int = 96,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place on ``pairs`` for ``steps`` optimizer steps on CPU.
 
@@ -48,7 +49,8 @@ def sft_train(
     ``datasets.Dataset`` with ``query``/``answer`` (optional ``reasoning``, ``weight``) columns or
     already formatted ``prompt``/``completion`` columns. ``weights`` (or a ``weight`` column)
     resample the examples in proportion to their weight. Nothing is written to ``output_dir``
-    except what the Trainer insists on (no checkpoints).
+    except what the Trainer insists on (no checkpoints). ``callbacks`` are added to the trainer's
+    (e.g. ``models.progress.TrainingProgress``).
 
     Returns ``train_loss`` (last logged step loss), ``first_loss``, ``mean_loss``, ``steps``,
     ``train_seconds``, ``examples`` and ``history`` (the loss of every step).
@@ -56,7 +58,13 @@ def sft_train(
     dataset = build_sft_dataset(pairs, tokenizer.eos_token, weights=weights, seed=seed)
     args = build_sft_config(output_dir, steps, learning_rate, batch_size, seed, max_length)
     with _quiet_datasets():
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=list(callbacks) or None,
+        )
     return run_training(trainer, examples=len(dataset))
 
 

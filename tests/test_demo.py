@@ -100,31 +100,48 @@ def test_day_accounting_charges_monitoring_and_training_and_divides_by_the_teach
     academy = [served("novel", "teacher", 1.5, 1.0, 2, supervised=1), served("familiar", "s1", 0.1, 1.0)]
     static = [served("novel", "teacher", 1.5, 1.0, 2), served("familiar", "teacher", 1.0, 1.0)]
     night = acc.NightCosts(
-        judge_calls=3, judge_cost=0.3, training_seconds=3600, training_cost=0.1, supervisor_calls=2
+        judge_calls=3,
+        judge_cost=0.3,
+        training_seconds=1800,
+        training_cost=0.1,
+        supervisor_calls=2,
+        training_cpu_seconds=3600,
+        practice_cost=0.2,
     )
     row = acc.account_day(2, ["x"], academy, static, answers, "teacher", night)
-    assert row["policies"]["academy"]["cost"] == pytest.approx(1.6 + 0.3 + 0.1)
-    assert row["policies"]["academy"]["cost_ratio"] == pytest.approx(2.0 / 2.0)
+    assert row["policies"]["academy"]["cost"] == pytest.approx(1.6 + 0.3 + 0.1 + 0.2)
+    assert row["policies"]["academy"]["cost_ratio"] == pytest.approx(2.2 / 2.0)
     assert row["policies"]["static"]["cost_ratio"] == pytest.approx(2.5 / 2.0)
     assert row["policies"]["oracle"]["cost"] == pytest.approx(0.1 + 1.0)
     assert row["academy"]["judge_calls"] == {"online": 2, "nightly": 3, "supervisor": 3, "delegated": 2}
-    assert row["academy"]["cost"]["judge"] == pytest.approx(0.2 + 0.3)
+    assert row["academy"]["cost"] == pytest.approx(
+        {"answers": 1.6 - 0.2, "judge": 0.2 + 0.3, "training": 0.1, "practice": 0.2}
+    )
+    assert (row["academy"]["training_seconds"], row["academy"]["training_cpu_seconds"]) == (1800, 3600)
     assert row["academy"]["served_by_role"] == {"teacher": 1, "student": 1}
     total = acc.overall([row, row | {"queries": 2}])
-    assert total["academy"]["cost_ratio"] == pytest.approx(1.0)
-    assert acc.training_cost(3600, 2, 0.05) == pytest.approx(0.1)
+    assert total["academy"]["cost_ratio"] == pytest.approx(1.1)
+    assert acc.training_cost(7200, 0.05) == pytest.approx(0.1)  # CPU seconds, whatever the cores
 
 
 def test_nights_are_charged_to_the_right_days():
     cfg = load_config(REPO / "academy.yaml")
     nights = {
-        1: {"scoring": {"judged": 5, "failed": 1, "judge_cost": 0.5}, "cycle_seconds": 100.0},
-        2: {"scoring": {}},
+        1: {
+            "scoring": {"judged": 5, "failed": 1, "judge_cost": 0.5},
+            "cycle_seconds": 100.0,
+            "cpu_seconds": 180.0,
+            "practice_cost": 0.25,
+        },
+        2: {"scoring": {}, "cycle_seconds": 50.0, "cpu_seconds": 90.0},  # no practice_cost: none bought
     }
-    day1 = night_costs(cfg, 1, nights, warm_start=40.0)
-    day2 = night_costs(cfg, 2, nights, warm_start=40.0)
+    day1, day2, day3 = (night_costs(cfg, d, nights, warm_start=40.0, warm_start_cpu=75.0) for d in (1, 2, 3))
     assert (day1.judge_calls, day1.judge_cost, day1.training_seconds) == (6, 0.5, 40.0)
+    assert (day1.training_cpu_seconds, day1.practice_cost) == (75.0, 0.0)  # the warm start
     assert (day2.judge_calls, day2.training_seconds) == (0, 100.0)  # night 1 trained what serves day 2
+    assert (day2.training_cpu_seconds, day2.practice_cost) == (180.0, 0.25)  # ... and bought its practice
+    assert day2.training_cost == pytest.approx(180.0 * cfg.demo.cpu_hour_price / 3600)
+    assert (day3.training_cpu_seconds, day3.practice_cost) == (90.0, 0.0)
 
 
 def test_static_baseline_serves_the_day0_student_from_its_own_home(tmp_path):
@@ -175,9 +192,11 @@ def test_quick_demo_runs_a_week_with_a_night_and_baselines(quick_week):
     day1, day2 = quick_week["per_day"]
     assert "capitals" not in day1["domains"] and day2["domains"].get("capitals", 0) > 0
     assert day1["academy"]["judge_calls"]["online"] > 0 and day1["academy"]["training_seconds"] > 0
+    assert day1["academy"]["training_cpu_seconds"] > 0 and day2["academy"]["training_cpu_seconds"] > 0
+    assert set(day1["academy"]["cost"]) == {"answers", "judge", "training", "practice"}
     # Night 1 ran nightly_evolution; whether 100 queries make a gap of min_queries is the traffic's
     # business, but every student it trained is a new registered version on the timeline.
-    assert day1["night"]["seconds"] > 0
+    assert day1["night"]["seconds"] > 0 and day1["night"]["cpu_seconds"] > 0
     students = day1["night"]["students"]
     assert all(s["spawn"] or s["version"] >= 2 for s in students)
     trained = {(s["student"], s["version"]) for s in students}

@@ -5,10 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from typer.testing import CliRunner
 
 from academy.cli import app
+from academy.config import load_config
+from academy.simulation import accounting as acc
+from academy.simulation import week
+from academy.simulation.day import Answers
 
+REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
@@ -45,3 +51,46 @@ def test_installed_entry_point_runs():
     out = subprocess.run([str(academy), "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("serve", "ask", "demo", "student", "school", "bench", "sim-api"):
         assert command in out
+
+
+def test_demo_seed_flag_is_the_same_as_editing_demo_seed(tmp_path, monkeypatch):
+    """`academy demo --seed 7` builds exactly the config a file with demo.seed 7 gives (stopped
+    before the week starts), its traffic differs from seed 0's, and the JSON's settings show it."""
+    import flows.demo
+
+    built = {}
+
+    def stop_before_the_week(cfg):
+        built["cfg"] = cfg
+        raise ValueError("stopped before the week")
+
+    monkeypatch.setattr(flows.demo, "simulated_week", flows.demo.simulated_week.fn)  # no Prefect run
+    monkeypatch.setattr(flows.demo.t, "prepare_demo", stop_before_the_week)
+    home = tmp_path / "demo"
+    shipped = REPO / "academy.yaml"
+    args = ["demo", "--seed", "7", "--config", str(shipped), "--home", str(home)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "stopped before the week" in result.output
+    cfg = built["cfg"]
+
+    data = yaml.safe_load(shipped.read_text())
+    data["demo"]["seed"] = 7
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert cfg.model_dump() == week.demo_config(load_config(edited), home=home).model_dump()
+    seed0 = week.demo_config(load_config(shipped), home=home)
+    assert cfg.demo.seed == 7 and seed0.demo.seed == 0
+    assert cfg.model_dump() != seed0.model_dump()
+    queries = [e.query for e in week.plan(cfg, None)[0].examples]
+    assert queries != [e.query for e in week.plan(seed0, None)[0].examples]
+
+    day = acc.account_day(
+        1,
+        [],
+        [],
+        [],
+        Answers(texts={"teacher": []}, costs={"teacher": []}, quality={"teacher": []}),
+        "teacher",
+        acc.NightCosts(),
+    )
+    assert week.result(cfg, [day], {}, 1.0, None)["settings"]["seed"] == 7

@@ -77,6 +77,7 @@ def config(home: Path, models: list[dict], **router: object) -> AcademyConfig:
                 "shadow_rate": 0.0,
                 "explore_rate": 0.0,
                 "min_evidence": 0.5,
+                "estimator": "knn",  # fallback mechanics: one judged neighbour picks the student
                 "learned": {"enabled": False},
             }
             | router,

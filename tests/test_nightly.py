@@ -45,7 +45,7 @@ def night_config(home: Path, student_dir: Path, **distill) -> AcademyConfig:
             "evolution": {
                 "gaps": {"min_queries": 5, "min_student_evidence": 1},
                 # the tiny student's 20-step warm start holds nothing worth rehearsing
-                "dataset": {"eval_fraction": 0.2, "regression_per_domain": 40, "rehearsal_fraction": 0.0},
+                "dataset": {"eval_fraction": 0.2, "regression_per_cluster": 40, "rehearsal_fraction": 0.0},
                 # answer-only targets: these tests are about the night's mechanics on a tiny student
                 # (tests/test_aspects.py covers the aspects, `academy bench distill` measures them)
                 "distill": {
@@ -114,9 +114,10 @@ def test_night_registers_and_promotes_a_better_student(night):
     assert before <= 0.05 and after >= 0.2, (before, after)  # from ~0 to a real figure
     for spawned in students.values():  # clusters no student covered: a new student, gated like any other
         assert spawned["spawn"] and spawned["student"].startswith("student-")
-        score = spawned["evaluation"]["candidate"]["gap_score"] or 0.0  # None: no held-out query in its gaps
-        passed = score >= cfg.evolution.gate.min_spawn_score
-        assert (spawned["stage"] == "production") == passed
+        # A spawned student needs the lower confidence bound of its held-out accuracy at min_spawn_score.
+        gate = spawned["gate"]
+        passed = gate["low"] is not None and gate["low"] >= cfg.evolution.gate.min_spawn_score
+        assert (spawned["stage"] == "production") == passed == gate["passed"]
     registry = ModelRegistry.from_config(cfg)
     assert registry.production("student-1").version == 2
     assert registry.version("student-1", 1).stage == "archived"

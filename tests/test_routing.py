@@ -99,7 +99,11 @@ def router_for(tmp_path, student_error: float, store_config=None, **router):
     }
     judge = build_judge(JudgeConfig(name="reference", cost_per_call=0.001))
     store = TrafficStore(tmp_path / "lancedb", store_config)
-    config = RouterConfig(**{"novel_similarity": 0.9, "shadow_rate": 0.0, "explore_rate": 0.0, **router})
+    # These tests pin the knn estimator (one judged neighbour decides); the evidence estimator,
+    # the default, is tested in tests/test_evidence_routing.py.
+    config = RouterConfig(
+        **{"novel_similarity": 0.9, "shadow_rate": 0.0, "explore_rate": 0.0, "estimator": "knn", **router}
+    )
 
     async def no_embedder(text):  # every request here carries its own embedding
         raise AssertionError("embedding expected in the request")

@@ -25,6 +25,7 @@ from academy.config import DatasetConfig, DistillConfig
 from academy.evolution.gaps import GapReport
 from academy.evolution.scoring import winners
 from academy.evolution.snapshot import UNKNOWN_DOMAIN, Snapshot
+from academy.judges.base import AGREEMENT_JUDGE
 from academy.school import normalize_query
 from models.student import format_prompt, format_target
 
@@ -49,7 +50,9 @@ def trusted_teacher_answers(answers: pd.DataFrame, threshold: float = 0.0) -> pd
 
 def winning_examples(snapshot: Snapshot, clusters: pd.Series, config: DatasetConfig) -> pd.DataFrame:
     """One row per distinct query: its best judged answer (whatever its score), and its split."""
-    best = winners(snapshot.answers)
+    # Answers scored only by agreement with the teacher's are routing evidence, not teaching
+    # material: the teacher's own answer (with its reasoning) teaches that query.
+    best = winners(snapshot.answers[snapshot.answers["judge_name"] != AGREEMENT_JUDGE])
     if config.trust_unjudged_teacher:
         best = pd.concat([best, trusted_teacher_answers(snapshot.answers)])
     best = best.sort_values(["query_id", "judge_score", "cost", "model"], ascending=[True, False, True, True])
@@ -84,8 +87,8 @@ def build_distillation_dataset(
     regression = (
         rows[(rows["split"] == "eval") & trusted]
         .sort_values("order")
-        .groupby("domain")
-        .head(config.regression_per_domain)
+        .groupby("cluster")  # clusters learned from the text: what real traffic carries
+        .head(config.regression_per_cluster)
     )
     return {
         "train": to_dataset(pd.concat([train, replay])),

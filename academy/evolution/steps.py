@@ -359,8 +359,10 @@ def promote(cfg: AcademyConfig, student: str) -> dict[str, Any]:
     work = layout.candidate(student)
     record, version = st.read_json(work / "train.json"), st.read_json(work / "version.json")
     evals = {k: st.eval_from_dict(v) for k, v in st.read_json(work / "eval.json").items()}
-    decision = gate(cfg, evals, spawn=record["spawn"])
-    metrics = evals["candidate"].metrics()
+    eval_set, regression = held_out(cfg, record["gaps"])
+    groups = dict(zip(regression["query_id"], regression["cluster"]))  # traffic clusters, not labels
+    decision = gate(cfg, evals, spawn=record["spawn"], gap_ids=list(eval_set["query_id"]), groups=groups)
+    metrics = {**evals["candidate"].metrics(), **decision.metrics()}
     stage = st.promote_candidate(registry, student, version["version"], decision, cfg.evolution.gate, metrics)
     evidence = 0
     if stage == "production":
@@ -373,20 +375,41 @@ def promote(cfg: AcademyConfig, student: str) -> dict[str, Any]:
             evals["candidate"].predictions,
             evals["candidate"].scores,
         )
-    result = {"student": student, "version": version["version"], "stage": stage, "reasons": decision.reasons}
+    elif evals.get("incumbent") is not None:  # what the serving version got right tonight: free evidence
+        incumbent = evals["incumbent"]
+        evidence = log_evaluation_evidence(
+            TrafficStore(cfg.paths.store, cfg.store),
+            read_snapshot(layout.snapshot).queries,
+            student,
+            registry.role(student),
+            str(incumbent.version),
+            incumbent.predictions,
+            incumbent.scores,
+        )
+    result = {
+        "student": student,
+        "version": version["version"],
+        "stage": stage,
+        "reasons": decision.reasons,
+        "gate": decision.evidence(),
+    }
     st.write_json(work / "promotion.json", {**result, "evidence_rows": evidence})
     return {**result, "evidence_rows": evidence}
 
 
-def gate(cfg: AcademyConfig, evals: dict[str, EvalResult | None], spawn: bool) -> GateDecision:
-    decision = quality_gate(evals["candidate"], evals["incumbent"], evals["teacher"], cfg.evolution.gate)
-    score = evals["candidate"].gap_score or 0.0
-    if spawn and score < cfg.evolution.gate.min_spawn_score:
-        decision.passed = False
-        decision.reasons.append(
-            f"spawned student's gap exact match {score:.3f} < {cfg.evolution.gate.min_spawn_score}"
-        )
-    return decision
+def gate(
+    cfg: AcademyConfig,
+    evals: dict[str, EvalResult | None],
+    spawn: bool,
+    gap_ids: list[str] | None = None,
+    groups: dict[str, str] | None = None,
+) -> GateDecision:
+    """The quality gate on the held-out gap queries (``gap_ids``) and the regression queries by
+    group (query id -> domain). A spawned student has no incumbent: its own gap accuracy must clear
+    ``gate.min_spawn_score`` with confidence."""
+    incumbent = None if spawn else evals["incumbent"]
+    candidate, teacher = evals["candidate"], evals["teacher"]
+    return quality_gate(candidate, incumbent, teacher, cfg.evolution.gate, gap_ids=gap_ids, groups=groups)
 
 
 def update_roles(cfg: AcademyConfig, night: str) -> dict[str, Any]:

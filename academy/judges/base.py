@@ -25,6 +25,11 @@ class JudgeRequest:
     trust: dict[str, float] = field(default_factory=dict)
 
 
+# A cheaper answer scored by exact match with the teacher's answer to the same query (the router's
+# free evidence, academy/routing/academy_policy.py); never a label to train or gate on.
+AGREEMENT_JUDGE = "agreement"
+
+
 @dataclass
 class Judgement:
     """``score`` is the judge's confidence (0-1) that the answer is right; None when it could not judge."""

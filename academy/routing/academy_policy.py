@@ -19,7 +19,8 @@ import numpy as np
 from academy.backends.base import Backend, BackendOverloaded, Completion
 from academy.backends.reference import unit_draw
 from academy.config import RouterConfig
-from academy.judges.base import JudgeRequest
+from academy.judges.base import AGREEMENT_JUDGE, Judgement, JudgeRequest
+from academy.judges.reference import reference_scores
 from academy.routing.base import (
     ROUTER_CLS,
     ModelAnswer,
@@ -28,6 +29,7 @@ from academy.routing.base import (
     RouteRequest,
     RouteResult,
 )
+from academy.routing.evidence import Judged, Posterior, explore_probability
 from academy.routing.quality_model import QualityModel
 from academy.store import AnswerRecord, Neighbour, QueryRecord, split_model_key
 
@@ -38,10 +40,19 @@ RETRY_AFTER = "retry_after"  # Completion.extra key: the backend refused the cal
 @dataclass(frozen=True)
 class Estimate:
     """Similarity-weighted mean judge score of one model over a neighbourhood, and its evidence
-    (the sum of the weights: how many judged neighbours it rests on, discounted by distance)."""
+    (the sum of the weights: how many judged neighbours it rests on, discounted by distance).
+    ``lower`` / ``upper``: the posterior's confidence bounds where the estimator gives them
+    (``router.estimator: evidence``); a model is then served only when ``lower`` clears the floor."""
 
     quality: float
     evidence: float
+    lower: float | None = None
+    upper: float | None = None
+
+    @property
+    def bound(self) -> float:
+        """What the floor is checked against: the lower bound when known, else the mean."""
+        return self.quality if self.lower is None else self.lower
 
 
 class NoAnswerError(RuntimeError):
@@ -126,7 +137,7 @@ def choose_model(
     eligible = {
         model: est.quality - config.price_weight * prices[model] / teacher_price
         for model, est in estimates.items()
-        if model in permitted and est.evidence >= config.min_evidence and est.quality >= config.quality_floor
+        if model in permitted and est.evidence >= config.min_evidence and est.bound >= config.quality_floor
     }
     if not eligible:
         model = default_model(estimates, prices, teacher, permitted)
@@ -149,6 +160,11 @@ def default_model(
         sorted(allowed),
         key=lambda m: (estimates[m].quality if m in estimates else -math.inf, prices.get(m, 0.0)),
     )
+
+
+def _posterior_of(estimate: Estimate) -> Posterior:
+    """The evidence posterior behind an estimate (bounds present), for the exploration rule."""
+    return Posterior(estimate.quality, estimate.evidence, estimate.lower or 0.0, estimate.upper or 1.0)
 
 
 def overload_of(answer: ModelAnswer) -> float | None:
@@ -192,12 +208,16 @@ class AcademyRouter(Router):
         embedding = request.embedding if request.embedding is not None else await self.embed(request.query)
         neighbours = await self.store.asearch(embedding, request.tenant, self.config.neighbours)
         max_similarity = max((n.similarity for n in neighbours), default=None)
-        estimates = estimate_quality(neighbours, self.versions, self.config.other_version_weight)
         learned = self.learned_model()
+        predicted = {}
         if learned is not None:
-            predicted = learned.predict_one(embedding)
-            known = {m: q for m, q in predicted.items() if m in self.backends}
-            estimates = blend_learned(estimates, known, self.config.learned.prior_weight)
+            predicted = {m: q for m, q in learned.predict_one(embedding).items() if m in self.backends}
+        if self.evidence is not None:
+            estimates = self.evidence_estimates(request.tenant, embedding, predicted)
+        else:
+            estimates = estimate_quality(neighbours, self.versions, self.config.other_version_weight)
+            if predicted:
+                estimates = blend_learned(estimates, predicted, self.config.learned.prior_weight)
         if self._fans_out(request, max_similarity, learned is not None):
             route, model, reason = (
                 "novel",
@@ -220,6 +240,25 @@ class AcademyRouter(Router):
             decision_ms,
             allowed,
         )
+
+    def evidence_estimates(
+        self, tenant: str, embedding: np.ndarray, predicted: dict[str, float]
+    ) -> dict[str, Estimate]:
+        """Each model's posterior near the query from its own judged answers (academy/routing/evidence.py),
+        the learned router's prediction as its prior."""
+        estimates = {}
+        versions = self.versions
+        for model in self.backends:
+            post = self.evidence.estimate(
+                tenant,
+                model,
+                embedding,
+                versions.get(model),
+                predicted.get(model),
+                self.config.learned.prior_weight if model in predicted else 0.0,
+            )
+            estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper)
+        return estimates
 
     def learned_model(self) -> QualityModel | None:
         """The registry's learned quality model, when one is loaded and enabled in config."""
@@ -247,9 +286,13 @@ class AcademyRouter(Router):
     async def _novel(self, request: RouteRequest, decision: Decision, started: float) -> RouteResult:
         allowed = decision.allowed or list(self.backends)
         answers = await self._ask_all(request, allowed, "fanout")
-        await self._judge(request, answers, decision.embedding)
+        self._score_by_agreement(request, answers, decision.embedding)
+        targets = None
+        if self.evidence is not None and not self.config.evidence.judge_teacher_in_fanout:
+            targets = [a for a in answers if a.model != self.teacher]
+        await self._judge(request, answers, decision.embedding, targets)
         reason = decision.reason
-        best = pick_best(answers) or self._unjudged_answer(answers, decision)
+        best = self._best_of_fanout(answers, decision) or self._unjudged_answer(answers, decision)
         if best is None:  # every model failed: the default model's chain gets a second chance
             default = self._default(decision)
             best, chain_answers = await self._serve_chain(request, self._fallbacks(default, decision, []))
@@ -261,6 +304,52 @@ class AcademyRouter(Router):
         result = self._result(request, decision, best, answers, started, reason)
         await self._record(request, decision.embedding, result, answers, final=True)
         return result
+
+    def _score_by_agreement(
+        self, request: RouteRequest, answers: list[ModelAnswer], embedding: np.ndarray
+    ) -> None:
+        """Where the teacher answered too, score each cheaper answer by exact match with the
+        teacher's (``router.evidence.agreement``): evidence at no judge cost, from an answer that
+        was paid for anyway. Only the supervisor's scores stay the reference for training and gates:
+        the nightly datasets never learn from an agreement-scored answer."""
+        if self.evidence is None or not self.config.evidence.agreement:
+            return
+        teacher = next((a for a in answers if a.model == self.teacher and not a.completion.error), None)
+        others = [a for a in answers if a is not teacher and a.judgement is None and not a.completion.error]
+        if teacher is None or not others:
+            return
+        texts = [a.completion.text for a in others]
+        for answer, score in zip(
+            others, reference_scores(texts, [teacher.completion.text] * len(texts), 1.0)
+        ):
+            answer.judgement = Judgement(float(score), 0.0, AGREEMENT_JUDGE)
+        self.evidence.add_many(Judged(request.tenant, a.model, a.version, embedding, a.score) for a in others)
+
+    def _best_of_fanout(self, answers: list[ModelAnswer], decision: Decision) -> ModelAnswer | None:
+        """The best judged answer; an unjudged teacher answer counts at the teacher's estimated
+        quality here (1.0 without evidence), so a student wins only by matching it in the judge's
+        eyes (one scored merely by agreeing with it wins nothing: the teacher's answer is the same
+        and is paid for already)."""
+        best = pick_best(answers)
+        teacher = next(
+            (
+                a
+                for a in answers
+                if a.model == self.teacher and a.judgement is None and not a.completion.error
+            ),
+            None,
+        )
+        if teacher is None:
+            return best
+        estimate = decision.estimates.get(self.teacher)
+        expected = estimate.quality if estimate is not None and estimate.evidence > 0 else 1.0
+        beaten = best is not None and (best.score or 0.0) >= expected  # ties go to the cheaper answer
+        agreed_only = (
+            best is not None and best.judgement is not None and best.judgement.judge == AGREEMENT_JUDGE
+        )
+        if not beaten or agreed_only:
+            return teacher
+        return best
 
     def _unjudged_answer(self, answers: list[ModelAnswer], decision: Decision) -> ModelAnswer | None:
         """Nothing judged (the judge failed): the default model's answer, else the priciest answer."""
@@ -287,17 +376,22 @@ class AcademyRouter(Router):
             reason = self._fallback_reason(attempts)
         result = self._result(request, decision, served, attempts, started, reason)
         await self._record(request, decision.embedding, result, attempts, final=False)
-        side_models = self._side_models(request, served.model, decision.allowed)
-        judge_served = bool(side_models) or unit_draw(self.config.seed, request.request_id, "judge") < (
-            self.config.judge_rate
-        )
+        side_models = self._side_models(request, served.model, decision.allowed, decision)
+        monitored = unit_draw(self.config.seed, request.request_id, "judge") < self.config.judge_rate
+        # With the evidence estimator, exploring a cheaper model judges that model's answer only:
+        # the served teacher's answer is the default and judging it teaches the router nothing.
+        judge_served = monitored or (bool(side_models) and self.evidence is None)
         self.spawn(
             self._shadow_and_log(request, decision.embedding, result, attempts, side_models, judge_served)
         )
         return result
 
     def _side_models(
-        self, request: RouteRequest, served: str, allowed: list[str] | None = None
+        self,
+        request: RouteRequest,
+        served: str,
+        allowed: list[str] | None = None,
+        decision: Decision | None = None,
     ) -> list[tuple[str, str]]:
         """Models asked in the background: students shadowing (share ``shadow_rate``) and one random
         other model for exploration (share ``explore_rate``), so estimates stay fresh. Only models
@@ -312,7 +406,38 @@ class AcademyRouter(Router):
             if others:
                 pick = others[int(unit_draw(seed, request.request_id, "pick") * len(others))]
                 side.setdefault(pick, "explore")
+        if self.evidence is not None and decision is not None:
+            for model in self._uncertain(request, served, permitted, decision):
+                side.setdefault(model, "explore")
         return list(side.items())
+
+    def _uncertain(
+        self, request: RouteRequest, served: str, permitted: set[str], decision: Decision
+    ) -> list[str]:
+        """Cheaper models worth a look here. Beside a teacher's answer the look is scored by
+        agreement, free: every model whose posterior straddles the floor, and a
+        ``rediscover_rate`` share of those known to fall short (they may have improved). Otherwise
+        it costs a judge call: probability proportional to how uncertain the posterior is about the
+        floor times what serving the model would save (:func:`explore_probability`)."""
+        prices, teacher, evidence = self.prices, self.teacher, self.config.evidence
+        served_price = prices.get(served, 0.0)
+        free = evidence.agreement and served == teacher
+        floor = self.config.quality_floor
+        picked = []
+        for model, est in decision.estimates.items():
+            if model in (served, teacher) or model not in permitted or est.lower is None:
+                continue
+            saving = (served_price - prices[model]) / (prices[teacher] or 1.0)
+            post = _posterior_of(est)
+            if free and saving > 0:
+                chance = (
+                    0.0 if post.lower >= floor else (evidence.rediscover_rate if post.upper < floor else 1.0)
+                )
+            else:
+                chance = explore_probability(post, floor, saving, evidence)
+            if unit_draw(self.config.seed, request.request_id, f"uncertain:{model}") < chance:
+                picked.append(model)
+        return picked
 
     async def _shadow_and_log(self, request, embedding, result, attempts, side_models, judge_served) -> None:
         """Side answers (shadow/explore) and the judge, off the request path, then the final record.
@@ -324,8 +449,11 @@ class AcademyRouter(Router):
             for purpose in sorted({p for _, p in side_models}):
                 names = [m for m, p in side_models if p == purpose]
                 answers += await self._ask_all(request, names, purpose)
-            if judge_served:
-                await self._judge(request, answers, embedding)
+            self._score_by_agreement(request, answers, embedding)
+            targets = [a for a in answers if a is not served or judge_served]
+            if judge_served or len(answers) > len(attempts):
+                await self._judge(request, answers, embedding, targets)
+            if served.score is not None:
                 result.score, result.score_source = served.score, "judge"
         except Exception:
             log.exception("shadow work for %s failed; logging the served answer", request.request_id)
@@ -406,10 +534,18 @@ class AcademyRouter(Router):
                 completion.extra[RETRY_AFTER] = exc.retry_after
         return completion
 
-    async def _judge(self, request: RouteRequest, answers: list[ModelAnswer], embedding: np.ndarray) -> None:
-        """Judge the unjudged answers: the supervisor, or where it delegated, the panel's candidate
-        (each answer sees the query's other answers: the ensemble's and verifier's evidence)."""
-        to_judge = [a for a in answers if not a.completion.error and a.judgement is None]
+    async def _judge(
+        self,
+        request: RouteRequest,
+        answers: list[ModelAnswer],
+        embedding: np.ndarray,
+        targets: list[ModelAnswer] | None = None,
+    ) -> None:
+        """Judge the unjudged answers (of ``targets``, default all): the supervisor, or where it
+        delegated, the panel's candidate (each answer sees the query's other answers: the
+        ensemble's and verifier's evidence). Every score becomes routing evidence at once."""
+        pool = answers if targets is None else targets
+        to_judge = [a for a in pool if not a.completion.error and a.judgement is None]
         ok = [a for a in answers if not a.completion.error]
         requests = [
             JudgeRequest(
@@ -427,6 +563,12 @@ class AcademyRouter(Router):
             judgements = await self.judge.ajudge(requests)
         for answer, judgement in zip(to_judge, judgements):
             answer.judgement = judgement
+        if self.evidence is not None:
+            self.evidence.add_many(
+                Judged(request.tenant, a.model, a.version, embedding, a.score)
+                for a in to_judge
+                if a.score is not None
+            )
 
     @staticmethod
     def _result(request, decision: Decision, served, answers, started: float, reason: str) -> RouteResult:
@@ -434,7 +576,7 @@ class AcademyRouter(Router):
         score, source = (
             (served.score, "judge")
             if served.score is not None
-            else ((estimate.quality, "estimate") if estimate else (None, "none"))
+            else ((estimate.quality, "estimate") if estimate and estimate.evidence > 0 else (None, "none"))
         )
         return RouteResult(
             request_id=request.request_id,

@@ -17,6 +17,7 @@ from academy.config import RouterConfig
 from academy.judges.base import Judge, Judgement
 from academy.judges.delegation import JudgePanel
 from academy.registry import Registry
+from academy.routing.evidence import EvidenceIndex
 from academy.routing.quality_model import QualityModel
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 from academy.wal import TrafficLog
@@ -123,6 +124,11 @@ class Router(abc.ABC):
         # Who judges instead of the supervisor where it was delegated (academy/judges/delegation.py);
         # None: the supervisor judges everything.
         self.panel: JudgePanel | None = None
+        # Judged answers by model, the router's quality evidence (``router.estimator: evidence``);
+        # loaded from the store when the runtime starts, grown as the router judges.
+        self.evidence: EvidenceIndex | None = (
+            EvidenceIndex(config.evidence) if config.estimator == "evidence" else None
+        )
 
     @abc.abstractmethod
     async def route(self, request: RouteRequest) -> RouteResult: ...

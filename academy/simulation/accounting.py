@@ -1,10 +1,11 @@
 """Cost and quality per day for Academy and the baselines, on the same queries.
 
 Academy pays for everything it did: every model answer and judge call the router logged (fan-out,
-shadowing, exploration), the nightly scorer's sampled monitoring of that day's traffic, and the
-training compute that made the models serving the day (the previous night's wall time x CPUs x
-``cpu_hour_price``; the warm start for day 1). Quality is the mean reference score of the answers
-actually returned. Baselines:
+shadowing, exploration), the nightly scorer's sampled monitoring of that day's traffic, and what made
+the models serving the day: the previous night's training compute (its measured CPU seconds, user +
+system of the process and its children, x ``cpu_hour_price`` / 3600; the warm start for day 1) and
+the practice queries that night bought from the teacher to train on. Quality is the mean reference
+score of the answers actually returned. Baselines:
 
 - ``always_teacher``: the teacher answers every query (no judge);
 - ``static``: the same router with the day-0 students and no nightly evolution (its own store);
@@ -26,17 +27,21 @@ POLICIES = ("academy", "always_teacher", "static", "best_single_student", "oracl
 
 @dataclass(frozen=True)
 class NightCosts:
-    """What the nights cost a day: its traffic's sampled monitoring and the training before it."""
+    """What the nights cost a day: its traffic's sampled monitoring (night d) and the training and
+    practice queries before it (night d - 1; the warm start for day 1)."""
 
     judge_calls: int = 0
     judge_cost: float = 0.0
-    training_seconds: float = 0.0
+    training_seconds: float = 0.0  # wall time of that training (reported, not charged)
     training_cost: float = 0.0
     supervisor_calls: int = 0  # of judge_calls, those the supervisor made (the rest were delegated)
+    training_cpu_seconds: float = 0.0  # measured CPU time of that training: what training_cost charges
+    practice_cost: float = 0.0  # USD of the teacher answers that night bought to train on
 
 
-def training_cost(seconds: float, cpus: int, cpu_hour_price: float) -> float:
-    return seconds * cpus * cpu_hour_price / 3600
+def training_cost(cpu_seconds: float, cpu_hour_price: float) -> float:
+    """USD for ``cpu_seconds`` of measured CPU time at ``cpu_hour_price`` per CPU-hour."""
+    return cpu_seconds * cpu_hour_price / 3600
 
 
 def _mean(values: list[float]) -> float | None:
@@ -100,8 +105,10 @@ def academy_details(served: list[Served], night: NightCosts) -> dict[str, Any]:
             "answers": sum(s.cost for s in served) - judge_online,
             "judge": judge_online + night.judge_cost,
             "training": night.training_cost,
+            "practice": night.practice_cost,
         },
         "training_seconds": night.training_seconds,
+        "training_cpu_seconds": night.training_cpu_seconds,
     }
 
 
@@ -118,7 +125,7 @@ def account_day(
     best_name, best = best_single_student(answers, teacher)
     policies = {
         "academy": policy(
-            sum(s.cost for s in academy) + night.judge_cost + night.training_cost,
+            sum(s.cost for s in academy) + night.judge_cost + night.training_cost + night.practice_cost,
             _mean([s.quality for s in academy]),
         ),
         "always_teacher": policy(sum(answers.costs[teacher]), _mean(answers.quality[teacher])),

@@ -4,6 +4,9 @@ The demo gets its own home (``<paths.home>/demo`` unless ``--home``), rebuilt fr
 run so the figures are repeatable: a fresh traffic store, a fresh MLflow registry and a day-0
 student warm-started only on the week's first domains. The static baseline is a second home beside
 it whose router serves that same day-0 student forever.
+
+Training is charged by measured CPU time (:func:`cpu_seconds` before and after the warm start and
+each night), not wall time x cores: an idle core is not billed, a busy one is.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ TARGETS = {"cost_ratio": 0.30, "quality_ratio": 0.97}
 class Prepared:
     config_path: str  # the demo's config file: the nightly flows read it, as deployments do
     static: AcademyConfig
-    warm_start_seconds: float
+    warm_start_seconds: float  # wall time
+    warm_start_cpu_seconds: float = 0.0  # measured CPU time (what day 1 is charged)
 
 
 def demo_config(
@@ -103,15 +107,26 @@ def fresh_home(home: Path) -> None:
     (home / MARKER).write_text("created by `academy demo`; wiped by the next run\n")
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) used so far by this process, all its threads, and its children that
+    have exited and been waited for (``time.process_time()`` misses the children)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def prepare(cfg: AcademyConfig) -> Prepared:
-    """Fresh home, the day-0 student (timed: its training is charged to day 1) and config files."""
+    """Fresh home, the day-0 student (timed, wall and CPU: its training is charged to day 1) and
+    config files."""
     fresh_home(cfg.paths.home)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     ensure_students(cfg, announce=lambda message: print(message, file=sys.stderr))
-    warm_start = time.perf_counter() - started
+    warm_start, warm_start_cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     config_path = cfg.paths.home / CONFIG_FILE
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    return Prepared(str(config_path), static_config(cfg), round(warm_start, 1))
+    return Prepared(str(config_path), static_config(cfg), round(warm_start, 1), round(warm_start_cpu, 1))
 
 
 def plan(cfg: AcademyConfig, traffic: Path | None) -> list[DayPlan]:
@@ -140,12 +155,21 @@ def simulate_day(
 
 
 def night_costs(
-    cfg: AcademyConfig, day: int, nights: dict[int, dict[str, Any]], warm_start: float
+    cfg: AcademyConfig,
+    day: int,
+    nights: dict[int, dict[str, Any]],
+    warm_start: float,
+    warm_start_cpu: float,
 ) -> acc.NightCosts:
-    """Day ``day`` pays its own traffic's monitoring (night ``day``) and the training before it."""
+    """Day ``day`` pays its own traffic's monitoring (night ``day``) and what made the models serving
+    it: night ``day - 1``'s training, charged by its measured ``cpu_seconds`` (the warm start's for
+    day 1), and the practice queries that night bought (``practice_cost``, USD)."""
     scoring = nights.get(day, {}).get("scoring", {})
-    seconds = warm_start if day == 1 else float(nights.get(day - 1, {}).get("cycle_seconds", 0.0))
-    cpus = os.cpu_count() or 1
+    before = nights.get(day - 1, {})
+    if day == 1:
+        seconds, cpu = warm_start, warm_start_cpu
+    else:
+        seconds, cpu = float(before.get("cycle_seconds", 0.0)), float(before.get("cpu_seconds", 0.0))
     return acc.NightCosts(
         judge_calls=int(scoring.get("judged", 0)) + int(scoring.get("failed", 0)),
         supervisor_calls=int(
@@ -153,7 +177,9 @@ def night_costs(
         ),
         judge_cost=float(scoring.get("judge_cost", 0.0)),
         training_seconds=seconds,
-        training_cost=acc.training_cost(seconds, cpus, cfg.demo.cpu_hour_price),
+        training_cost=acc.training_cost(cpu, cfg.demo.cpu_hour_price),
+        training_cpu_seconds=cpu,
+        practice_cost=float(before.get("practice_cost") or 0.0),
     )
 
 
@@ -163,6 +189,7 @@ def account(
     simulated: tuple[list[Served], list[Served], Answers],
     nights: dict[int, dict[str, Any]],
     warm_start: float,
+    warm_start_cpu: float,
 ) -> dict[str, Any]:
     academy, static, answers = simulated
     row = acc.account_day(
@@ -172,12 +199,13 @@ def account(
         static,
         answers,
         cfg.teacher.name,
-        night_costs(cfg, day.day, nights, warm_start),
+        night_costs(cfg, day.day, nights, warm_start, warm_start_cpu),
     )
     night = nights.get(day.day) or {}
     row["night"] = (
         {
             "seconds": night.get("cycle_seconds"),
+            "cpu_seconds": night.get("cpu_seconds"),
             "students": [
                 {k: s.get(k) for k in ("student", "version", "stage", "gaps", "spawn")}
                 for s in night.get("students", [])
