@@ -407,6 +407,12 @@ class GapsConfig(Section):
         3, ge=0
     )  # judged student answers needed to say a student covers a cluster
     max_gaps: int = Field(32, ge=1)  # gaps selected per night (training cost is per student, not per gap)
+    # Each night with no uncovered gap, the generalist's top-savings gap and its nearby gaps (centroid
+    # cosine >= specialist_similarity) go to a new specialist student (academy/evolution/specialists.py).
+    specialise: bool = True
+    specialist_similarity: float = Field(0.6, ge=-1, le=1)
+    # A spawned student starts from the configured generalist's production weights, or from scratch.
+    spawn_from: Literal["weights", "scratch"] = "weights"
 
 
 class DatasetConfig(Section):

@@ -62,7 +62,9 @@ def test_the_week_is_frozen(cfg, tmp_path):
     assert (demo.days, demo.queries_per_day, demo.seed) == (7, 250, 0)
     assert (demo.new_domain, demo.new_domain_day) == ("capitals", 4)
     assert (demo.drift_domain, demo.drift_day) == ("units", 5)
-    assert (demo.night_steps, demo.warm_start_steps, demo.warm_start_examples) == (120, 600, 3000)
+    # The warm start's data is contract (3,000 free school examples); how many steps the system
+    # spends on it, and on each night, is its own choice, paid by the CPU seconds it measures.
+    assert demo.warm_start_examples == 3000
     # The day-0 student is warm-started on day 1's domains: the mix less the domain still to come.
     assert initial_domains(demo) == ["arithmetic", "units", "reverse", "sorting", "compare"]
     assert demo_config(cfg, home=tmp_path).student.warm_start_domains == initial_domains(demo)

@@ -36,14 +36,17 @@ TENANT = "school"
 def night_config(home: Path, student_dir: Path, **distill) -> AcademyConfig:
     # other_version_weight 0: version 1's failures must not hold back version 2 in these small
     # neighbourhoods (the discounted inheritance is tested in test_routing)
-    cfg = make_config(home, student_dir=student_dir, other_version_weight=0.0)
+    # and the knn estimator: a tiny student right on a third of units queries is never served with
+    # confidence (the evidence estimator's floor), but its version's share can still be compared
+    cfg = make_config(home, student_dir=student_dir, other_version_weight=0.0, estimator="knn")
     return AcademyConfig.model_validate(
         cfg.model_dump(mode="json")
         | {
             "paths": {"home": str(home), "data": str(home / "datasets")},
             "school": {"seed": 0, "domains": [DOMAIN]},
             "evolution": {
-                "gaps": {"min_queries": 5, "min_student_evidence": 1},
+                # the generalist keeps its gaps here (specialists: tests/test_specialists.py)
+                "gaps": {"min_queries": 5, "min_student_evidence": 1, "specialise": False},
                 # the tiny student's 20-step warm start holds nothing worth rehearsing
                 "dataset": {"eval_fraction": 0.2, "regression_per_cluster": 40, "rehearsal_fraction": 0.0},
                 # answer-only targets: these tests are about the night's mechanics on a tiny student

@@ -18,6 +18,7 @@ import pandas as pd
 
 from academy.config import AcademyConfig
 from academy.evolution import dataset as ds
+from academy.evolution import specialists as sp
 from academy.evolution import students as st
 from academy.evolution.delegation import update_delegation as update_delegation
 from academy.evolution.evaluation import EvalResult, logged_predictions, score_predictions
@@ -164,9 +165,40 @@ def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
     plan: dict[str, list[int]] = {}
     for student, gaps in st.assignments(read_gaps(NightLayout.of(cfg).gaps)[1]).items():
         plan.setdefault(student if student in trainable else st.SPAWN, []).extend(gaps)
+    if st.SPAWN not in plan and cfg.evolution.gaps.specialise:
+        region = specialist_region(cfg, plan)
+        if region is not None:
+            owner, gaps = region
+            plan[owner] = [g for g in plan[owner] if g not in gaps]
+            plan[st.SPAWN] = gaps
+            if not plan[owner]:
+                del plan[owner]
     if st.SPAWN in plan and spawn_examples(cfg, plan[st.SPAWN]) < cfg.evolution.gaps.min_queries:
         del plan[st.SPAWN]  # a new student taught from a handful of answers never passes its gate
     return plan
+
+
+def specialist_region(cfg: AcademyConfig, plan: dict[str, list[int]]) -> tuple[str, list[int]] | None:
+    """(generalist, its gap clusters) that tonight's specialist takes over (academy/evolution/specialists.py)."""
+    layout = NightLayout.of(cfg)
+    clusters, report = read_gaps(layout.gaps)
+    centres = sp.centroids(read_snapshot(layout.snapshot).queries, clusters)
+    generalists = {m.name for m in st.local_students(cfg)}
+    return sp.specialist_region(report, plan, generalists, centres, cfg.evolution.gaps.specialist_similarity)
+
+
+def specialist_rehearsal(
+    cfg: AcademyConfig, student: str, gaps: list[int]
+) -> list[tuple[str, str, str | None]]:
+    """A student's warm-start rehearsal: all of it for a configured generalist; for a specialist
+    (spawned, not configured) only the pairs whose query falls in its gap clusters."""
+    pairs = st.rehearsal_pairs(cfg, student)
+    if student in {m.name for m in st.local_students(cfg)} or not pairs:
+        return pairs
+    layout = NightLayout.of(cfg)
+    clusters, _ = read_gaps(layout.gaps)
+    centres = sp.centroids(read_snapshot(layout.snapshot).queries, clusters)
+    return sp.rehearsal_in_region(pairs, st.rehearsal_embeddings(cfg, student, pairs), centres, gaps)
 
 
 def spawn_plan(cfg: AcademyConfig) -> dict[str, list[int]]:
@@ -189,27 +221,33 @@ def spawn_examples(cfg: AcademyConfig, gaps: list[int]) -> int:
 
 
 def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False) -> dict[str, Any]:
-    """Train ``student``'s candidate on its gaps from its production weights (or fresh, if spawned)."""
+    """Train ``student``'s candidate on its gaps from its production weights. A spawned student
+    starts from the configured generalist's production weights (``gaps.spawn_from: weights``: a
+    specialist, see academy/evolution/specialists.py) or fresh with its tokenizer (``scratch``).
+    Only a configured generalist replays well-served traffic: a specialist learns its region."""
     layout, registry = NightLayout.of(cfg), ModelRegistry.from_config(cfg)
     work = layout.candidate(student)
+    generalist = student in {m.name for m in st.local_students(cfg)}
     if spawn:
         if not st.local_students(cfg):
             raise ValueError("spawning a student needs a configured hf student to share its tokenizer")
         template = st.production_dir(registry, cfg, st.local_students(cfg)[0].name, layout.registry_cache)[0]
-        base, incumbent = (
-            spawn_student_dir(template, work / "base", cfg.student, cfg.evolution.distill.seed),
-            None,
-        )
+        if cfg.evolution.gaps.spawn_from == "weights":
+            base, incumbent = template, None
+        else:
+            base = spawn_student_dir(template, work / "base", cfg.student, cfg.evolution.distill.seed)
+            incumbent = None
     else:
         base, incumbent = st.production_dir(registry, cfg, student, layout.registry_cache)
     datasets.disable_progress_bars()
-    train, _ = st.student_splits(ds.read_datasets(layout.distill), gaps, replay=not spawn)
+    train, _ = st.student_splits(ds.read_datasets(layout.distill), gaps, replay=generalist and not spawn)
     if len(train) == 0:
         raise ValueError(f"no training examples for {student} in gaps {gaps}")
     peer = st.pick_peer(registry, student, layout.registry_cache)
     dataset_cfg, distill_cfg = cfg.evolution.dataset, cfg.evolution.distill
     examples = ds.training_examples(train, distill_cfg, dataset_cfg.confidence_threshold)
-    sft = ds.with_rehearsal(examples.sft, st.rehearsal_pairs(cfg, student), dataset_cfg.rehearsal_fraction)
+    rehearsal = specialist_rehearsal(cfg, student, gaps)
+    sft = ds.with_rehearsal(examples.sft, rehearsal, dataset_cfg.rehearsal_fraction)
     stats = distill_student(
         base, work / MODEL_DIR, replace(examples, sft=sft), distill_cfg, cfg.student.max_length, peer
     )
@@ -361,6 +399,10 @@ def promote(cfg: AcademyConfig, student: str) -> dict[str, Any]:
     evals = {k: st.eval_from_dict(v) for k, v in st.read_json(work / "eval.json").items()}
     eval_set, regression = held_out(cfg, record["gaps"])
     groups = dict(zip(regression["query_id"], regression["cluster"]))  # traffic clusters, not labels
+    if record["student"] not in {
+        m.name for m in st.local_students(cfg)
+    }:  # a specialist answers for its region only
+        groups = {q: c for q, c in groups.items() if c in set(record["gaps"])}
     decision = gate(cfg, evals, spawn=record["spawn"], gap_ids=list(eval_set["query_id"]), groups=groups)
     metrics = {**evals["candidate"].metrics(), **decision.metrics()}
     stage = st.promote_candidate(registry, student, version["version"], decision, cfg.evolution.gate, metrics)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 
 from academy.config import AcademyConfig, GateConfig, ModelConfig
 from academy.evolution.dataset import REPLAY_GAP
@@ -119,6 +120,27 @@ def rehearsal_pairs(cfg: AcademyConfig, student: str) -> list[tuple[str, str, st
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [(row["query"], row["answer"], row.get("reasoning")) for row in rows]
+
+
+def rehearsal_embeddings(
+    cfg: AcademyConfig, student: str, pairs: list[tuple[str, str, str | None]]
+) -> np.ndarray:
+    """Embeddings of the rehearsal pairs' queries, cached beside the rehearsal file (they never change)."""
+    from academy.bootstrap import student_path
+    from academy.embedder import Embedder
+    from models.student import REHEARSAL_FILE
+
+    local = {m.name: m for m in local_students(cfg)}
+    model = local.get(student) or next(iter(local.values()))
+    cache = student_path(cfg, model.name) / (REHEARSAL_FILE + ".embeddings.npy")
+    if cache.is_file():
+        vectors = np.load(cache)
+        if len(vectors) == len(pairs):
+            return vectors
+    with Embedder(cfg.embedder) as embedder:
+        vectors = embedder.embed([q for q, *_ in pairs])
+    np.save(cache, vectors)
+    return vectors
 
 
 def hf_generate(path: Path, max_new_tokens: int, batch_size: int = 64) -> Generate:

@@ -89,6 +89,9 @@ def replay_config(base: AcademyConfig, data: ReplaySet, outcomes: Path, price_we
             "judge_rate": replay.judge_rate,
             "seed": replay.seed,
             "learned": learned,
+            # Recorded answers are long or free-form in most sets: exact-match agreement with the
+            # strong model's text says little there, so only the recorded judge scores answers.
+            "evidence": base.router.evidence.model_copy(update={"agreement": False}),
         }
     )
     return base.model_copy(update={"models": models, "judge": judge, "router": router})

@@ -112,6 +112,28 @@ def academy_details(served: list[Served], night: NightCosts) -> dict[str, Any]:
     }
 
 
+def knowledge_and_share(served: list[Served], answers: Answers, teacher: str) -> dict[str, dict[str, Any]]:
+    """Per domain and student: how often its own answer was right that day (``accuracy``, from
+    every model answering every query) next to the share of the domain's queries the router gave
+    it (``served``). The gap between the two is what routing leaves on the table."""
+    by_domain: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(served):
+        by_domain[s.domain].append(i)
+    students = [m for m in answers.quality if m != teacher]
+    out: dict[str, dict[str, Any]] = {}
+    for domain, rows in sorted(by_domain.items()):
+        out[domain] = {
+            "queries": len(rows),
+            "accuracy": {
+                m: sum(answers.quality[m][i] >= RIGHT for i in rows) / len(rows)
+                for m in students
+                if len(answers.quality[m]) == len(served)
+            },
+            "served": {m: sum(served[i].model == m for i in rows) / len(rows) for m in students},
+        }
+    return out
+
+
 def account_day(
     day: int,
     events: list[str],
@@ -140,7 +162,8 @@ def account_day(
         "domains": dict(Counter(s.domain for s in academy)),
         "best_single_student": best_name,
         "policies": with_ratios(policies),
-        "academy": academy_details(academy, night),
+        "academy": academy_details(academy, night)
+        | {"students": knowledge_and_share(academy, answers, teacher)},
     }
 
 

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from academy.config import AcademyConfig, JudgeConfig
 from academy.evolution.snapshot import UNKNOWN_DOMAIN
 from academy.judges import JudgeRequest
@@ -91,11 +93,12 @@ async def _route_and_answer(
     tenant: str,
     answer_all: bool,
     on_done: Callable[[], None] | None,
+    embeddings: np.ndarray | None = None,
 ) -> tuple[list[Served], Answers]:
     runtime = Runtime.build(cfg)
     await runtime.start()  # replay a crashed day's traffic log; serve the registry's @production versions
     try:
-        results = await route_examples(runtime, examples, tenant, CONCURRENCY, on_done)
+        results = await route_examples(runtime, examples, tenant, CONCURRENCY, on_done, embeddings)
         await runtime.router.maintain_store()
         served = [served_record(e, r) for e, r in zip(examples, results)]
         add_logged_costs(runtime, served, tenant)
@@ -122,9 +125,11 @@ def run_day(
     tenant: str,
     answer_all: bool = False,
     on_done: Callable[[], None] | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> tuple[list[Served], Answers]:
-    """Route the day through ``cfg``'s router; with ``answer_all`` also every model's own answers."""
-    served, answers = asyncio.run(_route_and_answer(cfg, examples, tenant, answer_all, on_done))
+    """Route the day through ``cfg``'s router; with ``answer_all`` also every model's own answers.
+    ``embeddings``: the day's query embeddings, computed once for both routers (else per request)."""
+    served, answers = asyncio.run(_route_and_answer(cfg, examples, tenant, answer_all, on_done, embeddings))
     for s, quality in zip(served, reference_quality(examples, [s.answer for s in served])):
         s.quality = quality
     answers.quality = {m: reference_quality(examples, texts) for m, texts in answers.texts.items()}

@@ -576,6 +576,43 @@ def _per_day_table(result: dict[str, Any]) -> str:
     )
 
 
+def _students_table(result: dict[str, Any]) -> str:
+    """Per day and domain: each student's own accuracy next to the share of the domain it served,
+    and Academy's cost split into answers, judging, training and practice."""
+    headers = ["day", "domain", "queries", "student", "right on its own", "share served"]
+    rows = []
+    for day in _days(result):
+        for domain, figures in sorted(_dict(_academy(day).get("students")).items()):
+            accuracy, served = _dict(figures.get("accuracy")), _dict(figures.get("served"))
+            for student in sorted(accuracy):
+                rows.append(
+                    [
+                        _esc(day["day"]),
+                        _esc(domain),
+                        _esc(_plain(figures.get("queries"), 0)),
+                        _esc(student),
+                        _esc(_pct(accuracy.get(student))),
+                        _esc(_pct(served.get(student))),
+                    ]
+                )
+    costs = [
+        [_esc(day["day"])]
+        + [
+            _esc(_usd(_dict(_academy(day).get("cost")).get(k)))
+            for k in ("answers", "judge", "training", "practice")
+        ]
+        + [_esc(_plain(_academy(day).get("training_cpu_seconds")))]
+        for day in _days(result)
+    ]
+    cost_headers = ["day", "answers $", "judging $", "training $", "practice $", "training CPU s"]
+    return (
+        "<h2>What the students know, and what they are given</h2>"
+        + (_table(headers, rows, text_cols=(1, 3)) if rows else "<p>no students</p>")
+        + "<h2>Where Academy's money goes</h2>"
+        + (_table(cost_headers, costs) if costs else "<p>no days</p>")
+    )
+
+
 def _night_row(day: dict[str, Any], night: dict[str, Any]) -> list[str]:
     """One row of the nights table: which students were trained to which version and stage."""
     students = []
@@ -626,6 +663,7 @@ def render_html(result: dict[str, Any]) -> str:
         _policy_table(result),
         _figures(),
         _per_day_table(result),
+        _students_table(result),
         _nights_table(result),
     ]
     return (

@@ -141,15 +141,24 @@ def simulate_day(
     from rich.console import Console
     from rich.progress import Progress
 
+    from academy.embedder import Embedder
+
     total = len(day.examples)
+    with Embedder(cfg.embedder) as embedder:  # once for both routers: the same queries, the same vectors
+        embeddings = embedder.embed([e.query for e in day.examples])
     with Progress(console=Console(stderr=True)) as progress:
         academy_bar = progress.add_task(f"day {day.day}: Academy router", total=total)
         academy, answers = run_day(
-            cfg, day.examples, cfg.demo.tenant, True, lambda: progress.advance(academy_bar)
+            cfg, day.examples, cfg.demo.tenant, True, lambda: progress.advance(academy_bar), embeddings
         )
         static_bar = progress.add_task(f"day {day.day}: static baseline", total=total)
         static, _ = run_day(
-            prepared.static, day.examples, cfg.demo.tenant, False, lambda: progress.advance(static_bar)
+            prepared.static,
+            day.examples,
+            cfg.demo.tenant,
+            False,
+            lambda: progress.advance(static_bar),
+            embeddings,
         )
     return academy, static, answers
 
