@@ -169,7 +169,7 @@ class EvidenceConfig(Section):
     half_life: float = Field(48.0, gt=0)  # a judged answer's weight halves every this many newer ones
     other_version_weight: float = Field(0.5, ge=0, le=1)  # a row earned by another version of the model
     prior_strength: float = Field(2.0, gt=0)  # Beta(s/2, s/2) prior when no learned model predicts
-    confidence: float = Field(0.9, gt=0.5, lt=1)  # serve on the (1 - confidence) quantile
+    confidence: float = Field(0.8, gt=0.5, lt=1)  # serve on the (1 - confidence) quantile
     explore_gain: float = Field(1.0, ge=0)  # explore chance = gain x posterior spread x saving ...
     max_explore: float = Field(0.25, ge=0, le=1)  # ... capped here
     # judge only the cheaper answers of a fan-out (the teacher's is the default)

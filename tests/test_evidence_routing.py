@@ -150,7 +150,11 @@ def test_an_unknown_student_shadows_the_teacher_and_is_scored_by_agreement_for_f
     logged = {a["purpose"]: a for a in store.answers_for("r-explore")}
     assert set(logged) == {"serve", "explore"}
     explored = logged["explore"]
-    assert (explored["model"], explored["judge_score"], explored["judge_name"]) == ("student", 1.0, "agreement")
+    assert (explored["model"], explored["judge_score"], explored["judge_name"]) == (
+        "student",
+        1.0,
+        "agreement",
+    )
     assert explored["judge_cost"] == 0 and logged["serve"]["judge_score"] is None  # no judge call at all
     assert len(router.evidence) == 1  # and the score is evidence at once
 
@@ -184,19 +188,19 @@ def test_a_fan_out_scores_the_cheaper_answers_and_serves_the_teacher_it_paid_for
 
 def test_posterior_bounds_tighten_with_evidence_and_recency_forgets():
     config = EvidenceConfig()
-    thin = posterior(np.ones(3), np.ones(3), np.ones(3, bool), np.arange(3), config)
-    thick = posterior(np.ones(90), np.ones(90), np.ones(90, bool), np.arange(90), config)
+    thin = posterior(np.ones(3), np.ones(3), np.ones(3, bool), config)
+    thick = posterior(np.ones(90), np.ones(90), np.ones(90, bool), config)
     assert thin.lower < FLOOR <= thick.lower and thin.spread > thick.spread
     # The same 60 right and 10 wrong answers: wrong ones newest weigh more than wrong ones oldest.
-    scores = np.array([0.0] * 10 + [1.0] * 60)
-    newest_wrong = posterior(np.ones(70), scores, np.ones(70, bool), np.arange(70), config)
-    oldest_wrong = posterior(np.ones(70), scores[::-1], np.ones(70, bool), np.arange(70), config)
+    scores = np.array([0.0] * 10 + [1.0] * 60)  # newest first
+    newest_wrong = posterior(np.ones(70), scores, np.ones(70, bool), config)
+    oldest_wrong = posterior(np.ones(70), scores[::-1], np.ones(70, bool), config)
     assert newest_wrong.quality < oldest_wrong.quality
     # Far rows say nothing; another version's rows count less.
-    far = posterior(np.full(50, 0.3), np.zeros(50), np.ones(50, bool), np.arange(50), config)
+    far = posterior(np.full(50, 0.3), np.zeros(50), np.ones(50, bool), config)
     assert far.evidence == 0
-    own = posterior(np.ones(50), np.ones(50), np.ones(50, bool), np.arange(50), config)
-    other = posterior(np.ones(50), np.ones(50), np.zeros(50, bool), np.arange(50), config)
+    own = posterior(np.ones(50), np.ones(50), np.ones(50, bool), config)
+    other = posterior(np.ones(50), np.ones(50), np.zeros(50, bool), config)
     assert other.evidence == pytest.approx(config.other_version_weight * own.evidence)
 
 
@@ -208,6 +212,9 @@ def test_exploration_goes_where_the_posterior_straddles_the_floor():
     assert explore_probability(unsure, FLOOR, 1.0, config) == pytest.approx(0.48)
     assert explore_probability(unsure, FLOOR, 0.5, config) == pytest.approx(0.24)  # less to save
     assert explore_probability(unsure, FLOOR, 0.0, config) == 0
+    # A prior alone proves nothing: a model never judged here is explored, not written off.
+    unknown = Posterior(0.5, 0.0, 0.2, 0.8)
+    assert explore_probability(unknown, FLOOR, 1.0, config) == pytest.approx(0.5)
 
 
 def test_the_index_keeps_tenants_and_models_apart():
@@ -218,4 +225,7 @@ def test_the_index_keeps_tenants_and_models_apart():
     assert index.estimate("a", "student", base, "1").lower > 0.85
     assert index.estimate("b", "student", base, "1").evidence == 0
     assert index.estimate("a", "other", base, None).evidence == 0
-    assert index.estimate("a", "student", base, "2").evidence < index.estimate("a", "student", base, "1").evidence
+    assert (
+        index.estimate("a", "student", base, "2").evidence
+        < index.estimate("a", "student", base, "1").evidence
+    )

@@ -29,7 +29,7 @@ from academy.routing.base import (
     RouteRequest,
     RouteResult,
 )
-from academy.routing.evidence import Judged, Posterior, explore_probability
+from academy.routing.evidence import Judged, Posterior, explore_probability, known_short
 from academy.routing.quality_model import QualityModel
 from academy.store import AnswerRecord, Neighbour, QueryRecord, split_model_key
 
@@ -431,7 +431,9 @@ class AcademyRouter(Router):
             post = _posterior_of(est)
             if free and saving > 0:
                 chance = (
-                    0.0 if post.lower >= floor else (evidence.rediscover_rate if post.upper < floor else 1.0)
+                    0.0
+                    if post.lower >= floor
+                    else (evidence.rediscover_rate if known_short(post, floor) else 1.0)
                 )
             else:
                 chance = explore_probability(post, floor, saving, evidence)

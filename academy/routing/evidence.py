@@ -15,9 +15,9 @@ enters, so 10,000 teacher-served near-duplicates change nothing.
 The estimate is a Beta posterior over the model's success rate near the query:
 
 * each row weighs ``kernel(similarity) x recency x version`` — similarity ramps linearly from 0 at
-  ``min_similarity`` to 1 at 1.0; recency halves every ``half_life`` newer judged rows of the
-  neighbourhood (so a model that turns wrong loses its traffic after a bounded number of judged
-  samples, see :func:`samples_to_lose`); a row earned by another version of the model counts
+  ``min_similarity`` to 1 at 1.0; recency halves every ``half_life`` of newer judged evidence
+  nearby (kernel-weighted: far-away traffic does not age it), so a model that turns wrong loses its
+  traffic after a bounded number of judged samples (:func:`samples_to_lose`); a row earned by another version of the model counts
   ``other_version_weight``;
 * the prior is the learned router's prediction counted as ``prior_weight`` pseudo-observations
   (uniform Beta(1, 1) scaled when there is none);
@@ -64,17 +64,16 @@ def posterior(
     similarities: np.ndarray,
     scores: np.ndarray,
     same_version: np.ndarray,
-    recency_rank: np.ndarray,
     config: EvidenceConfig,
     prior: float | None = None,
     prior_weight: float = 0.0,
 ) -> Posterior:
     """The Beta posterior of one model's success rate from its judged rows near a query (pure).
 
-    ``recency_rank``: 0 for the newest row of the neighbourhood, 1 for the next, ...; ``prior``: the
-    learned router's predicted score (None: no learned model), worth ``prior_weight`` rows.
+    Rows come newest first; ``prior``: the learned router's predicted score (None: no learned
+    model), worth ``prior_weight`` rows.
     """
-    weights = evidence_weights(similarities, same_version, recency_rank, config)
+    weights = evidence_weights(similarities, same_version, config)
     successes = float(np.dot(weights, np.clip(scores, 0.0, 1.0)))
     total = float(weights.sum())
     if prior is not None and prior_weight > 0:
@@ -89,12 +88,14 @@ def posterior(
 
 
 def evidence_weights(
-    similarities: np.ndarray, same_version: np.ndarray, recency_rank: np.ndarray, config: EvidenceConfig
+    similarities: np.ndarray, same_version: np.ndarray, config: EvidenceConfig
 ) -> np.ndarray:
-    """kernel(similarity) x 2^(-rank / half_life) x (1 or other_version_weight), per row."""
+    """kernel(similarity) x 2^(-newer / half_life) x (1 or other_version_weight), per row (newest
+    first), where ``newer`` is the kernel weight of the rows newer than it: a row ages only as
+    relevant evidence arrives after it, not as far-away traffic does."""
     sims = np.asarray(similarities, dtype=np.float64)
     kernel = np.clip((sims - config.min_similarity) / (1.0 - config.min_similarity), 0.0, 1.0)
-    recency = np.power(0.5, np.asarray(recency_rank, dtype=np.float64) / config.half_life)
+    recency = np.power(0.5, (np.cumsum(kernel) - kernel) / config.half_life)
     version = np.where(np.asarray(same_version, dtype=bool), 1.0, config.other_version_weight)
     return kernel * recency * version
 
@@ -106,17 +107,23 @@ def samples_to_lose(config: EvidenceConfig, floor: float, prior_rows: int = 1000
     for wrong in range(1, prior_rows + 1):
         n = min(prior_rows + wrong, config.k)
         scores = np.array([0.0] * min(wrong, n) + [1.0] * (n - min(wrong, n)))
-        post = posterior(np.ones(n), scores, np.ones(n, bool), np.arange(n), config)
+        post = posterior(np.ones(n), scores, np.ones(n, bool), config)
         if post.lower < floor:
             return wrong
     return prior_rows
 
 
+def known_short(post: Posterior, floor: float) -> bool:
+    """The model is confidently below the floor here: its upper bound is, on at least one judged
+    answer's worth of evidence (a prior alone proves nothing)."""
+    return post.upper < floor and post.evidence >= 1.0
+
+
 def explore_probability(post: Posterior, floor: float, saving: float, config: EvidenceConfig) -> float:
     """Chance of paying a judge call to learn more about a cheaper model here: zero when the
-    posterior is clearly on one side of the floor (serving it already, or known not good enough),
+    posterior is clearly on one side of the floor (serving it already, or :func:`known_short`),
     else ``explore_gain x spread x saving`` capped at ``max_explore``."""
-    if post.lower >= floor or post.upper < floor or saving <= 0:
+    if post.lower >= floor or known_short(post, floor) or saving <= 0:
         return 0.0
     return min(config.max_explore, config.explore_gain * post.spread * saving)
 
@@ -203,7 +210,7 @@ class EvidenceIndex:
         rows = self._rows.get((tenant, model))
         if rows is None or rows.size == 0:
             empty = np.zeros(0)
-            return posterior(empty, empty, empty.astype(bool), empty, self.config, prior, prior_weight)
+            return posterior(empty, empty, empty.astype(bool), self.config, prior, prior_weight)
         with self._lock:
             n = rows.size
             embeddings, scores, seq = rows.embeddings[:n], rows.scores[:n], rows.seq[:n]
@@ -215,15 +222,7 @@ class EvidenceIndex:
         nearest = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
         newest_first = nearest[np.argsort(-seq[nearest], kind="stable")]
         same = np.array([versions[i] == version for i in newest_first], dtype=bool)
-        return posterior(
-            sims[newest_first],
-            scores[newest_first],
-            same,
-            np.arange(len(newest_first)),
-            self.config,
-            prior,
-            prior_weight,
-        )
+        return posterior(sims[newest_first], scores[newest_first], same, self.config, prior, prior_weight)
 
 
 def load_from_store(store: TrafficStore, index: EvidenceIndex) -> int:
