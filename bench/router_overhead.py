@@ -24,7 +24,7 @@ from academy.embedder import Embedder
 from academy.judges import build_judge
 from academy.routing import ROUTER_CLS, Router, RouteRequest
 from academy.school import School
-from academy.store import QueryRecord, TrafficStore
+from academy.store import AnswerRecord, QueryRecord, TrafficStore
 from bench.store_search import fill_store
 
 BENCH_TENANT = "tenant-0"
@@ -112,7 +112,8 @@ def throughput_config(cfg: AcademyConfig, home: Path) -> AcademyConfig:
     data = cfg.model_dump(mode="json")
     data["paths"]["home"] = str(home)
     data["student"]["warm_start_steps"] = 0
-    data["router"].update(shadow_rate=0.0, explore_rate=0.0)
+    # quality_floor 0: the seeded student's one judged answer per query is enough to serve it here
+    data["router"].update(shadow_rate=0.0, explore_rate=0.0, quality_floor=0.0)
     student = {
         "name": "student-1",
         "backend": "hf",
@@ -144,7 +145,10 @@ def seed_familiar_traffic(store: TrafficStore, embedder: Embedder, queries: list
                 judged_models=["teacher", "student-1"],
                 judged_scores=[1.0, 1.0],
             ),
-            [],
+            [  # the judged answers: what the router's evidence is made of
+                AnswerRecord(model=m, role=r, purpose="fanout", text="", judge_score=1.0, judge_name="reference")
+                for m, r in (("teacher", "teacher"), ("student-1", "student"))
+            ],
         )
         for i, (q, v) in enumerate(zip(queries, vectors))
     ]

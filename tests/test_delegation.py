@@ -140,6 +140,8 @@ def delegation_config(home: Path, **settings: object) -> AcademyConfig:
     cfg = make_config(home).model_dump(mode="json")
     cfg["paths"] = {"home": str(home), "data": str(home / "datasets")}
     cfg["evolution"]["scoring"] = {"clusters": 2}
+    # the teacher is the only model here: its fan-out answer must be judged for a delegate to judge it
+    cfg["router"]["evidence"]["judge_teacher_in_fanout"] = True
     candidates = [
         {"name": "ensemble"},
         {"name": "verifier"},

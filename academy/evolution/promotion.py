@@ -16,7 +16,7 @@ Gate: a candidate goes candidate -> staging -> production only if all hold.
   ``min_spawn_score`` with confidence: its one-sided Clopper-Pearson lower bound at level
   ``alpha`` is at least the bar (equivalently, the exact binomial test against the bar rejects).
 * **No group regressed, with confidence.** Per group of regression queries (today the regression
-  set's domains; any grouping, e.g. query clusters, works) the gate refuses when the one-sided
+  set's traffic clusters; any grouping works) the gate refuses when the one-sided
   upper confidence bound (level ``alpha``) of the paired difference is below ``-max_regression``:
   a drop is refused only when the data show it is larger than ``max_regression``. A group of 8
   queries cannot show that, so noise there does not block; a real forgetting on 100 queries does.

@@ -28,6 +28,7 @@ from academy.judges import build_judge
 from academy.replay.memory_store import MemoryTrafficStore
 from academy.replay.sets import ReplaySet
 from academy.routing import ROUTER_CLS, Router, RouteRequest
+from academy.routing.evidence import Judged
 from academy.routing.quality_model import judged_matrix, train_and_gate
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 
@@ -91,7 +92,11 @@ def replay_config(base: AcademyConfig, data: ReplaySet, outcomes: Path, price_we
             "learned": learned,
             # Recorded answers are long or free-form in most sets: exact-match agreement with the
             # strong model's text says little there, so only the recorded judge scores answers.
-            "evidence": base.router.evidence.model_copy(update={"agreement": False}),
+            # A fan-out reveals every model's recorded outcome (the replay's contract): the strong
+            # model's answer is judged too.
+            "evidence": base.router.evidence.model_copy(
+                update={"agreement": False, "judge_teacher_in_fanout": True}
+            ),
         }
     )
     return base.model_copy(update={"models": models, "judge": judge, "router": router})
@@ -131,6 +136,8 @@ async def replay_stream(
     if data.prior is not None and prior_embeddings is not None:
         prior_cost = log_prior_traffic(store, data.prior, prior_embeddings, config.judge.cost_per_call)
         prior_judged = len(data.prior) * len(data.prior.models)
+        if router.evidence is not None:  # what a runtime loads from its store when it starts
+            router.evidence.add_many(prior_evidence(data.prior, prior_embeddings))
         trainer.retrain(router, store, 0)
     try:
         for start in range(0, len(order), config.replay.concurrency):
@@ -151,6 +158,16 @@ async def replay_stream(
         prior_cost,
         prior_judged,
     )
+
+
+def prior_evidence(prior: ReplaySet, embeddings: np.ndarray) -> list[Judged]:
+    """Every recorded outcome of the prior traffic, as the router's judged evidence."""
+    return [
+        Judged(TENANT, model, None, embeddings[row], float(prior.scores[row, j]), float(row))
+        for row in range(len(prior.queries))
+        for j, model in enumerate(prior.models)
+        if not np.isnan(prior.scores[row, j])
+    ]
 
 
 def log_prior_traffic(

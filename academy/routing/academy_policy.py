@@ -48,6 +48,7 @@ class Estimate:
     evidence: float
     lower: float | None = None
     upper: float | None = None
+    prior: float = 0.0  # pseudo-observations of the learned prior behind the bounds (counts for min_evidence)
 
     @property
     def bound(self) -> float:
@@ -82,10 +83,10 @@ def estimate_quality(
 
     With ``versions`` (model -> the registry version served now), a score earned by another
     version of a model counts ``other_version_weight`` times as much as its own: 0 = a newly
-    promoted student starts from its own evidence only; the gate guarantees a promoted version
-    regressed no domain beyond ``gate.max_regression``, so its predecessor's record is a fair prior
-    until its own evidence arrives (without one, every nightly promotion sent its traffic back to
-    the teacher).
+    promoted student starts from its own evidence only; the gate refuses a version that regressed
+    a traffic cluster beyond ``gate.max_regression`` with confidence, so its predecessor's record is
+    a fair prior until its own evidence arrives (without one, every nightly promotion sent its
+    traffic back to the teacher).
     """
     versions = versions or {}
     weighted: dict[str, float] = {}
@@ -137,7 +138,9 @@ def choose_model(
     eligible = {
         model: est.quality - config.price_weight * prices[model] / teacher_price
         for model, est in estimates.items()
-        if model in permitted and est.evidence >= config.min_evidence and est.bound >= config.quality_floor
+        if model in permitted
+        and est.evidence + est.prior >= config.min_evidence
+        and est.bound >= config.quality_floor
     }
     if not eligible:
         model = default_model(estimates, prices, teacher, permitted)
@@ -257,7 +260,9 @@ class AcademyRouter(Router):
                 predicted.get(model),
                 self.config.learned.prior_weight if model in predicted else 0.0,
             )
-            estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper)
+            # the learned prediction counts as ``prior_weight`` judged answers (as in blend_learned)
+            prior = self.config.learned.prior_weight if model in predicted else 0.0
+            estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper, prior)
         return estimates
 
     def learned_model(self) -> QualityModel | None:
