@@ -146,7 +146,9 @@ def seed_familiar_traffic(store: TrafficStore, embedder: Embedder, queries: list
                 judged_scores=[1.0, 1.0],
             ),
             [  # the judged answers: what the router's evidence is made of
-                AnswerRecord(model=m, role=r, purpose="fanout", text="", judge_score=1.0, judge_name="reference")
+                AnswerRecord(
+                    model=m, role=r, purpose="fanout", text="", judge_score=1.0, judge_name="reference"
+                )
                 for m, r in (("teacher", "teacher"), ("student-1", "student"))
             ],
         )

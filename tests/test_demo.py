@@ -123,7 +123,9 @@ def test_day_accounting_charges_monitoring_and_training_and_divides_by_the_teach
     assert total["academy"]["cost_ratio"] == pytest.approx(1.1)
     assert acc.training_cost(7200, 0.05) == pytest.approx(0.1)  # CPU seconds, whatever the cores
     # What s1 knows (right on 1 of the 2 units queries) next to what it was given (1 of 2).
-    assert row["academy"]["students"] == {"units": {"queries": 2, "accuracy": {"s1": 0.5}, "served": {"s1": 0.5}}}
+    assert row["academy"]["students"] == {
+        "units": {"queries": 2, "accuracy": {"s1": 0.5}, "served": {"s1": 0.5}}
+    }
 
 
 def test_knowledge_and_share_separate_domains_and_students():
@@ -134,8 +136,16 @@ def test_knowledge_and_share_separate_domains_and_students():
     day = [served("familiar", m, 0.1, 1.0) for m in ("s1", "teacher", "s2", "teacher")]
     day[2].domain = day[3].domain = "reverse"
     table = acc.knowledge_and_share(day, answers, "teacher")
-    assert table["units"] == {"queries": 2, "accuracy": {"s1": 1.0, "s2": 0.0}, "served": {"s1": 0.5, "s2": 0.0}}
-    assert table["reverse"] == {"queries": 2, "accuracy": {"s1": 0.5, "s2": 1.0}, "served": {"s1": 0.0, "s2": 0.5}}
+    assert table["units"] == {
+        "queries": 2,
+        "accuracy": {"s1": 1.0, "s2": 0.0},
+        "served": {"s1": 0.5, "s2": 0.0},
+    }
+    assert table["reverse"] == {
+        "queries": 2,
+        "accuracy": {"s1": 0.5, "s2": 1.0},
+        "served": {"s1": 0.0, "s2": 0.5},
+    }
 
 
 def test_nights_are_charged_to_the_right_days():
