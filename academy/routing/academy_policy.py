@@ -252,16 +252,11 @@ class AcademyRouter(Router):
         estimates = {}
         versions = self.versions
         for model in self.backends:
-            post = self.evidence.estimate(
-                tenant,
-                model,
-                embedding,
-                versions.get(model),
-                predicted.get(model),
-                self.config.learned.prior_weight if model in predicted else 0.0,
-            )
             # the learned prediction counts as ``prior_weight`` judged answers (as in blend_learned)
             prior = self.config.learned.prior_weight if model in predicted else 0.0
+            post = self.evidence.estimate(
+                tenant, model, embedding, versions.get(model), predicted.get(model), prior
+            )
             estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper, prior)
         return estimates
 
