@@ -187,13 +187,18 @@ def specialist_region(cfg: AcademyConfig, plan: dict[str, list[int]]) -> tuple[s
     return sp.specialist_region(report, plan, generalists, centres, cfg.evolution.gaps.specialist_similarity)
 
 
+def is_generalist(cfg: AcademyConfig, student: str) -> bool:
+    """A configured local student (the generalist); spawned students are specialists."""
+    return student in {m.name for m in st.local_students(cfg)}
+
+
 def specialist_rehearsal(
     cfg: AcademyConfig, student: str, gaps: list[int]
 ) -> list[tuple[str, str, str | None]]:
     """A student's warm-start rehearsal: all of it for a configured generalist; for a specialist
     (spawned, not configured) only the pairs whose query falls in its gap clusters."""
     pairs = st.rehearsal_pairs(cfg, student)
-    if student in {m.name for m in st.local_students(cfg)} or not pairs:
+    if is_generalist(cfg, student) or not pairs:
         return pairs
     layout = NightLayout.of(cfg)
     clusters, _ = read_gaps(layout.gaps)
@@ -227,7 +232,7 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     Only a configured generalist replays well-served traffic: a specialist learns its region."""
     layout, registry = NightLayout.of(cfg), ModelRegistry.from_config(cfg)
     work = layout.candidate(student)
-    generalist = student in {m.name for m in st.local_students(cfg)}
+    generalist = is_generalist(cfg, student)
     if spawn:
         if not st.local_students(cfg):
             raise ValueError("spawning a student needs a configured hf student to share its tokenizer")
@@ -399,9 +404,7 @@ def promote(cfg: AcademyConfig, student: str) -> dict[str, Any]:
     evals = {k: st.eval_from_dict(v) for k, v in st.read_json(work / "eval.json").items()}
     eval_set, regression = held_out(cfg, record["gaps"])
     groups = dict(zip(regression["query_id"], regression["cluster"]))  # traffic clusters, not labels
-    if record["student"] not in {
-        m.name for m in st.local_students(cfg)
-    }:  # a specialist answers for its region only
+    if not is_generalist(cfg, record["student"]):  # a specialist answers for its region only
         groups = {q: c for q, c in groups.items() if c in set(record["gaps"])}
     decision = gate(cfg, evals, spawn=record["spawn"], gap_ids=list(eval_set["query_id"]), groups=groups)
     metrics = {**evals["candidate"].metrics(), **decision.metrics()}
@@ -447,7 +450,7 @@ def gate(
     groups: dict[str, str] | None = None,
 ) -> GateDecision:
     """The quality gate on the held-out gap queries (``gap_ids``) and the regression queries by
-    group (query id -> domain). A spawned student has no incumbent: its own gap accuracy must clear
+    group (query id -> traffic cluster). A spawned student has no incumbent: its own gap accuracy must clear
     ``gate.min_spawn_score`` with confidence."""
     incumbent = None if spawn else evals["incumbent"]
     candidate, teacher = evals["candidate"], evals["teacher"]
