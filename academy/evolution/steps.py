@@ -180,11 +180,17 @@ def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
 
 def specialist_region(cfg: AcademyConfig, plan: dict[str, list[int]]) -> tuple[str, list[int]] | None:
     """(generalist, its gap clusters) that tonight's specialist takes over (academy/evolution/specialists.py)."""
-    layout = NightLayout.of(cfg)
-    clusters, report = read_gaps(layout.gaps)
-    centres = sp.centroids(read_snapshot(layout.snapshot).queries, clusters)
+    report = read_gaps(NightLayout.of(cfg).gaps)[1]
     generalists = {m.name for m in st.local_students(cfg)}
-    return sp.specialist_region(report, plan, generalists, centres, cfg.evolution.gaps.specialist_similarity)
+    return sp.specialist_region(
+        report, plan, generalists, cluster_centres(cfg), cfg.evolution.gaps.specialist_similarity
+    )
+
+
+def cluster_centres(cfg: AcademyConfig) -> dict[int, Any]:
+    """Tonight's clusters' unit-mean query embeddings (academy/evolution/specialists.py)."""
+    layout = NightLayout.of(cfg)
+    return sp.centroids(read_snapshot(layout.snapshot).queries, read_gaps(layout.gaps)[0])
 
 
 def is_generalist(cfg: AcademyConfig, student: str) -> bool:
@@ -200,10 +206,8 @@ def specialist_rehearsal(
     pairs = st.rehearsal_pairs(cfg, student)
     if is_generalist(cfg, student) or not pairs:
         return pairs
-    layout = NightLayout.of(cfg)
-    clusters, _ = read_gaps(layout.gaps)
-    centres = sp.centroids(read_snapshot(layout.snapshot).queries, clusters)
-    return sp.rehearsal_in_region(pairs, st.rehearsal_embeddings(cfg, student, pairs), centres, gaps)
+    embeddings = st.rehearsal_embeddings(cfg, student, pairs)
+    return sp.rehearsal_in_region(pairs, embeddings, cluster_centres(cfg), gaps)
 
 
 def spawn_plan(cfg: AcademyConfig) -> dict[str, list[int]]:

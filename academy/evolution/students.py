@@ -105,18 +105,22 @@ def pick_peer(registry: ModelRegistry, student: str, cache: Path) -> Path | None
     return None
 
 
-def rehearsal_pairs(cfg: AcademyConfig, student: str) -> list[tuple[str, str, str | None]]:
-    """The warm-start pairs of ``student``'s configured directory (of the template student for a
-    spawned one): what it knew before any night. Empty when none were kept."""
+def rehearsal_file(cfg: AcademyConfig, student: str) -> Path | None:
+    """Where ``student``'s warm-start pairs are kept: its configured directory's, or the first
+    configured student's for a spawned one. None when no student is configured locally."""
     from academy.bootstrap import student_path
     from models.student import REHEARSAL_FILE
 
     local = {m.name: m for m in local_students(cfg)}
     model = local.get(student) or next(iter(local.values()), None)
-    if model is None:
-        return []
-    path = student_path(cfg, model.name) / REHEARSAL_FILE
-    if not path.is_file():
+    return None if model is None else student_path(cfg, model.name) / REHEARSAL_FILE
+
+
+def rehearsal_pairs(cfg: AcademyConfig, student: str) -> list[tuple[str, str, str | None]]:
+    """The warm-start pairs of ``student``'s configured directory (of the template student for a
+    spawned one): what it knew before any night. Empty when none were kept."""
+    path = rehearsal_file(cfg, student)
+    if path is None or not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [(row["query"], row["answer"], row.get("reasoning")) for row in rows]
@@ -126,13 +130,10 @@ def rehearsal_embeddings(
     cfg: AcademyConfig, student: str, pairs: list[tuple[str, str, str | None]]
 ) -> np.ndarray:
     """Embeddings of the rehearsal pairs' queries, cached beside the rehearsal file (they never change)."""
-    from academy.bootstrap import student_path
     from academy.embedder import Embedder
-    from models.student import REHEARSAL_FILE
 
-    local = {m.name: m for m in local_students(cfg)}
-    model = local.get(student) or next(iter(local.values()))
-    cache = student_path(cfg, model.name) / (REHEARSAL_FILE + ".embeddings.npy")
+    rehearsal = rehearsal_file(cfg, student)
+    cache = rehearsal.with_name(rehearsal.name + ".embeddings.npy")
     if cache.is_file():
         vectors = np.load(cache)
         if len(vectors) == len(pairs):
