@@ -1,8 +1,17 @@
-"""Where the nightly flow's tasks run: the ONE place that turns the config into a Prefect task runner.
+"""Where the nightly flow's tasks run: the one place that turns the config into a Prefect task runner.
 
-Flows call ``task_runner(cfg)`` instead of naming a runner, so switching a night from sequential to
-a Dask cluster is a config change (``cluster.task_runner``), not a code change. Nothing here starts
-anything at import time: a Dask ``LocalCluster`` is only created when the flow enters the runner.
+Flows call :func:`task_runner` instead of naming a runner, so switching a night from sequential to
+a Dask cluster is a config change (``cluster.task_runner``), not a code change. Guarantees:
+
+* Nothing starts at import time: a Dask ``LocalCluster`` is created only when a flow enters the
+  runner, and ``prefect_dask`` is imported only when a Dask runner is asked for.
+* Every flow run gets a fresh runner; ``sequential`` runs its tasks one after another, in order, in
+  the flow's own process.
+* Local Dask workers share this machine's cores instead of each taking all of them, keep glibc's
+  dynamic mmap threshold, and report to the flow's Prefect API.
+
+Also here: the effective settings a config resolves to (``academy config show``) and the
+environment a flow, worker or deployment needs to reach the profile's Prefect API.
 """
 
 from __future__ import annotations
@@ -61,9 +70,9 @@ def dask_settings(cfg: AcademyConfig) -> DaskConfig:
 def task_runner(cfg: AcademyConfig) -> TaskRunner:
     """A fresh Prefect task runner for one flow run.
 
-    ``sequential`` is a one-thread pool: submitted and mapped tasks run one after another in the
-    flow's process, exactly as before parallel maps existed. ``dask`` is ``prefect_dask``'s runner,
-    on the scheduler at ``dask.address`` or on a LocalCluster of ``dask.n_workers`` processes.
+    ``sequential`` is a one-thread pool: submitted and mapped tasks run one after another, in order,
+    in the flow's process. ``dask`` is ``prefect_dask``'s runner, on the scheduler at
+    ``dask.address`` or on a LocalCluster of ``dask.n_workers`` processes.
     """
     if runner_name(cfg) == "sequential":
         return SEQUENTIAL.duplicate()
@@ -93,11 +102,10 @@ def keep_dynamic_malloc() -> None:
     """Local Dask workers start without ``MALLOC_TRIM_THRESHOLD_``.
 
     Dask's nanny sets it to 65536 in every worker it spawns. Any explicit value turns off glibc's
-    dynamic mmap threshold, so every large tensor of a training step is mmapped and unmapped again:
-    a one-thread step of the default student took 1,515 ms with it and 774 ms without
-    (``python -m bench.step_scaling``); a Dask night of ``academy bench fanout`` was still training
-    after 33 minutes where the sequential night had taken 17. Process-wide on purpose: the runner
-    starts its LocalCluster later, inside the flow run. A value set in the shell is kept.
+    dynamic mmap threshold, so every large tensor of a training step is mmapped and unmapped again,
+    which roughly halves training speed (docs/design-notes.md, "Local Dask workers";
+    ``python -m bench.step_scaling``). Process-wide on purpose: the runner starts its LocalCluster
+    later, inside the flow run. A value set in the shell is kept.
     """
     import dask
 
@@ -109,9 +117,9 @@ def worker_thread_env(n_workers: int, cores: int | None = None) -> dict[str, str
 
     Training registers in one directory per machine (``ACADEMY_TRAIN_SHARE``, ``models.threads``)
     and takes ``cores // trainers`` threads, re-counted as trainers finish; everything else runs
-    on ``cores // n_workers`` threads, the Rust tokenizers on one. Without it each worker took
-    every core: two SFT runs at once on 2 cores took 1,712-1,919 ms per step each, against 838-852
-    sharing the cores and 468-483 for one alone (``python -m bench.sft_pair``).
+    on ``cores // n_workers`` threads, the Rust tokenizers on one. Otherwise every worker would
+    take every core and concurrent training steps would slow each other down
+    (docs/design-notes.md, "Local Dask workers"; ``python -m bench.sft_pair``).
     """
     per_worker = max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
     return {

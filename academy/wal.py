@@ -1,171 +1,79 @@
 """The write-ahead traffic log: a request is acknowledged only once its rows are in a local file.
 
-Why: the router used to log to LanceDB in a background task after the response, so a LanceDB
-failure or a crash lost requests the client had already been answered for, and those rows are the
-raw material of nightly distillation. Now the router appends each request to a segment file under
-``home/wal/`` before ``route`` returns (one JSON line, one ``write`` on an unbuffered descriptor,
-``os.fsync`` too with ``store.wal_fsync``), and a writer task stores the records in LanceDB in
-batches (``store.log_batch`` rows, waiting up to ``store.log_interval_ms`` to fill one): one LanceDB
-merge per request costs ~25 ms, one per batch is what lets the router log hundreds a second.
+The router appends each request to a segment file under ``home/wal/`` before ``route`` returns,
+and :class:`TrafficLog`'s writer task stores the records in the traffic store in batches
+(``store.log_batch`` rows, waiting up to ``store.log_interval_ms`` to fill one). The rows are the
+raw material of nightly distillation, so neither a store outage nor a crash may lose a request the
+client was answered for; batching is what lets the router log hundreds of requests a second.
 
-Records (one per line)::
+Guarantees:
 
-    {"v": 1, "final": true, "query": {QueryRecord fields}, "answers": [{AnswerRecord fields}, ...]}
+* Durable before acknowledged: :meth:`TrafficLog.append` returns once the line is written (and
+  fsynced with ``store.wal_fsync``); when it cannot write, it raises :class:`TrafficLogError` and
+  the request is refused rather than answered and forgotten.
+* Never dropped: the writer retries a failing store with backoff for as long as it takes. A record
+  the store rejects as invalid (``StoreError``) can never be stored: it goes, with the error, to
+  ``rejected.jsonl`` instead of blocking the queue.
+* Final over preliminary: a familiar request's shadow/explore answers and judgements arrive after
+  the response, so it is written twice under one query id, a preliminary record (``final: false``,
+  the served answer) before the response and the full one (``final: true``) after. Only final
+  records are stored while running; recovery stores a preliminary one only when no final record
+  exists for its id (the process died before the background work finished).
+* Recovered on start: :meth:`TrafficLog.start` stores what a previous process left on disk
+  (``academy.wal_recovery``); the store is idempotent on the query id, so recovering something
+  already stored is free.
+* Bounded on disk: a segment is deleted once every request id in it is settled (stored or
+  rejected), so the directory holds only what the store does not have yet (``academy.wal_segments``).
 
-The embedding is base64 of little-endian float32 bytes (~2 KB, not ~8 KB of JSON floats) and
-datetimes are ISO 8601 strings. A familiar request's shadow/explore answers and judgements arrive
-after the response, so it is written twice with the same query id: a preliminary record
-(``final: false``, the served answer) before the response and the full one (``final: true``) when
-the background work ends. Only final records are stored while running; a preliminary one is stored
-only by a replay that finds no final record for its id (the process died before the shadow work
-finished). The store is idempotent on the query id, so replaying something already stored is free.
-
-Segments are ``seg-<time_ns>-<pid>-<n>.jsonl``; the next append opens a new one once the current
-one reaches ``segment_bytes``. A segment is deleted once every request id in it is settled (its
-final record stored, or rejected), so the directory holds only what LanceDB does not have yet. A
-record the store rejects as invalid (``StoreError``) can never be stored: it goes, with the error,
-to ``rejected.jsonl`` instead of blocking the queue. One process per home writes the log.
+The line format is in ``academy.wal_format``. One process per home writes the log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import dataclasses
-import json
 import logging
-import os
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from academy.config import StoreConfig
 from academy.store import AnswerRecord, QueryRecord, StoreError, TrafficStore, prepare_request
+from academy.wal_format import (
+    DATETIME_FIELDS,
+    FORMAT_VERSION,
+    WalRecord,
+    decode_record,
+    encode_record,
+    read_segment,
+    record_to_dict,
+)
+from academy.wal_recovery import recover
+from academy.wal_segments import REJECTED, SEGMENT_BYTES, SEGMENT_GLOB, SegmentFiles, TrafficLogError
+
+__all__ = [
+    "DATETIME_FIELDS",
+    "FORMAT_VERSION",
+    "REJECTED",
+    "SEGMENT_BYTES",
+    "SEGMENT_GLOB",
+    "TrafficLog",
+    "TrafficLogError",
+    "WalRecord",
+    "decode_record",
+    "encode_record",
+    "read_segment",
+    "record_to_dict",
+]
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
-SEGMENT_BYTES = 64 * 2**20
-SEGMENT_GLOB = "seg-*.jsonl"
-REJECTED = "rejected.jsonl"
-DATETIME_FIELDS = {"ts"}
-
-
-class TrafficLogError(RuntimeError):
-    """The write-ahead file could not be written (disk full, permissions): the request cannot be
-    acknowledged durably, so it is refused rather than answered and forgotten."""
-
-
-@dataclass
-class WalRecord:
-    """One request as the log holds it: its query row, its answer rows, and whether it is final."""
-
-    query: QueryRecord
-    answers: list[AnswerRecord]
-    final: bool = True
-
-    @property
-    def id(self) -> str:
-        return self.query.id
-
-
-# ---- record format --------------------------------------------------------------------------------
-
-
-def _plain(record: Any) -> dict[str, Any]:
-    """A Query/AnswerRecord as JSON-ready values: datetimes as ISO strings, embeddings as base64."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        if f.name == "embedding":
-            value = base64.b64encode(np.asarray(value, dtype="<f4").tobytes()).decode("ascii")
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        out[f.name] = value
-    return out
-
-
-def _restore(cls: type, data: dict[str, Any]) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in data.items() if k in known}
-    if "embedding" in values:
-        values["embedding"] = np.frombuffer(base64.b64decode(values["embedding"]), dtype="<f4").copy()
-    for name in DATETIME_FIELDS & values.keys():
-        values[name] = datetime.fromisoformat(values[name])
-    return cls(**values)
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars (a judge may return np.float32) as Python numbers."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to the traffic log")
-
-
-def record_to_dict(record: WalRecord) -> dict[str, Any]:
-    return {
-        "v": FORMAT_VERSION,
-        "final": record.final,
-        "query": _plain(record.query),
-        "answers": [_plain(a) for a in record.answers],
-    }
-
-
-def encode_record(record: WalRecord) -> bytes:
-    """One newline-terminated JSON line."""
-    return (json.dumps(record_to_dict(record), default=_json_default) + "\n").encode()
-
-
-def decode_record(line: bytes | str) -> WalRecord:
-    """The inverse of :func:`encode_record`; raises ValueError (or KeyError/TypeError) if malformed."""
-    data = json.loads(line)
-    if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
-        raise ValueError(f"not a version-{FORMAT_VERSION} traffic log record")
-    query = _restore(QueryRecord, data["query"])
-    answers = [_restore(AnswerRecord, a) for a in data["answers"]]
-    return WalRecord(query, answers, bool(data["final"]))
-
-
-def read_segment(path: Path) -> Iterator[tuple[WalRecord | None, str, str | None]]:
-    """Every line of a segment as (record, raw line, error). A torn last line (the process died
-    mid-write, so that request was never acknowledged) is skipped with a warning."""
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        torn = number == len(lines)  # no newline after it: its write never finished
-        try:
-            yield decode_record(raw), raw.decode(errors="replace"), None
-        except (ValueError, KeyError, TypeError) as exc:
-            if torn:
-                log.warning("%s: skipping a torn last line (%d bytes)", path.name, len(raw))
-                continue
-            yield None, raw.decode(errors="replace"), f"line {number}: {type(exc).__name__}: {exc}"
-
-
-# ---- the log -------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Segment:
-    path: Path
-    pending: set[str] = field(default_factory=set)  # ids in it not yet settled
-    size: int = 0
-    active: bool = False  # appended to now: never deleted while open
 
 
 class TrafficLog:
     """Write-ahead log + batching writer between the router and the traffic store.
 
-    ``append`` is the request path (a file write); ``start`` replays what a previous process left
+    ``append`` is the request path (a file write); ``start`` recovers what a previous process left
     and runs the writer; ``flush`` waits until everything queued is stored; ``close`` flushes
     (bounded) and stops. The writer also starts by itself on the first append, so callers that
     never call ``start`` (scripts that only route) still get their traffic stored.
@@ -188,16 +96,11 @@ class TrafficLog:
         self.segment_bytes = segment_bytes
         self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
         self.on_stored = on_stored  # called after each stored batch (the router's maintenance)
-        self._lock = threading.Lock()  # segments, ids and the descriptor
-        self._segments: dict[Path, _Segment] = {}
-        self._where: dict[str, set[Path]] = {}  # id -> segments holding an unsettled record of it
-        self._active: _Segment | None = None
-        self._fd: int | None = None
-        self._serial = 0
-        self._queue: deque[WalRecord] = deque()  # final records (and replayed ones) to store
+        self._files = SegmentFiles(self.directory, self.config, segment_bytes)
+        self._queue: deque[WalRecord] = deque()  # final records (and recovered ones) to store
         self._inflight = 0
-        self._replaying: set[str] = set()
-        self._replayed = False
+        self._recovering: set[str] = set()  # recovered ids not stored yet
+        self._recovered = False
         self._task: asyncio.Task[None] | None = None
         self._event: asyncio.Event | None = None
         self._flushing = 0
@@ -218,7 +121,13 @@ class TrafficLog:
 
     def segments(self) -> list[Path]:
         """Segment files on disk, oldest first."""
-        return sorted(self.directory.glob(SEGMENT_GLOB))
+        return self._files.paths()
+
+    @property
+    def _fd(self) -> int | None:
+        """The open segment's file descriptor (None between segments): closing it is what the
+        kernel does for a process that dies, which crash tests simulate."""
+        return self._files.fd
 
     # ---- the request path -------------------------------------------------------------------
 
@@ -228,143 +137,54 @@ class TrafficLog:
         record = WalRecord(query, answers, final)
         line = encode_record(record)
         if self.config.wal_fsync:  # an fsync takes milliseconds: not on the event loop
-            await asyncio.to_thread(self._write, record.id, line)
+            await asyncio.to_thread(self._files.write, record.id, line)
         else:
-            self._write(record.id, line)
+            self._files.write(record.id, line)
         if final:
             self._queue.append(record)
             self._ensure_writer()
             self._wake()
 
-    def _write(self, request_id: str, line: bytes) -> None:
-        with self._lock:
-            try:
-                segment = self._segment_for(len(line))
-                _write_all(self._fd, line)
-                if self.config.wal_fsync:
-                    os.fsync(self._fd)
-            except OSError as exc:
-                self._retire_active()  # a partial line must not be glued to the next one
-                raise TrafficLogError(f"cannot write the traffic log in {self.directory}: {exc}") from exc
-            segment.size += len(line)
-            segment.pending.add(request_id)
-            self._where.setdefault(request_id, set()).add(segment.path)
-
-    def _segment_for(self, size: int) -> _Segment:
-        active = self._active
-        if active is not None and active.size and active.size + size > self.segment_bytes:
-            self._retire_active()
-        if self._active is None:
-            self._open_segment()
-        assert self._active is not None
-        return self._active
-
-    def _open_segment(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._serial += 1
-        path = self.directory / f"seg-{time.time_ns():020d}-{os.getpid()}-{self._serial}.jsonl"
-        segment = self._segments[path] = _Segment(path, active=True)  # before the file exists: not "old"
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        except OSError:
-            del self._segments[path]
-            raise
-        self._active = segment
-        if self.config.wal_fsync:
-            _fsync_dir(self.directory)  # so the new file's name survives a power cut too
-
-    def _retire_active(self) -> None:
-        """Close the current segment; delete it at once if everything in it is settled."""
-        segment, fd = self._active, self._fd
-        self._active, self._fd = None, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if segment is not None:
-            segment.active = False
-            self._delete_if_settled(segment)
-
-    def _delete_if_settled(self, segment: _Segment) -> None:
-        if segment.pending or segment.active:
-            return
-        self._segments.pop(segment.path, None)
-        try:
-            segment.path.unlink(missing_ok=True)
-        except OSError as exc:  # harmless: replayed (idempotently) and retried on the next start
-            log.warning("could not delete stored traffic log segment %s: %s", segment.path, exc)
-
     def _settle(self, ids: list[str]) -> None:
-        """These ids are stored (or rejected): their records no longer keep any segment alive."""
-        with self._lock:
-            for request_id in ids:
-                self._replaying.discard(request_id)
-                for path in self._where.pop(request_id, ()):
-                    segment = self._segments.get(path)
-                    if segment is not None:
-                        segment.pending.discard(request_id)
-                        self._delete_if_settled(segment)
+        """These ids are stored (or rejected): no longer recovering, and their records no longer
+        keep any segment alive."""
+        with self._files.lock:
+            self._recovering.difference_update(ids)
+        self._files.settle(ids)
 
-    # ---- start, replay, stop ---------------------------------------------------------------
+    # ---- start, recovery, stop -------------------------------------------------------------
 
     async def start(self, wait_s: float = 60.0) -> int:
-        """Replay the segments a previous process left, then keep the writer running.
+        """Recover the segments a previous process left (:func:`academy.wal_recovery.recover`),
+        then keep the writer running.
 
-        Waits (at most ``wait_s``) until the replayed records are stored, so a server serves with
-        its full history; if the store is down that long, the replay goes on in the background.
-        Returns how many requests were replayed.
+        Waits (at most ``wait_s``) until the recovered records are stored, so a server serves with
+        its full history; if the store is down that long, they are stored in the background.
+        Returns how many requests were recovered.
         """
-        replayed = 0
-        if not self._replayed:
-            self._replayed = True
-            records = await asyncio.to_thread(self._load_old_segments)
-            replayed = len(records)
-            with self._lock:
-                self._replaying.update(r.id for r in records)
+        recovered = 0
+        if not self._recovered:
+            self._recovered = True
+            records = await asyncio.to_thread(recover, self._files)
+            recovered = len(records)
+            with self._files.lock:
+                self._recovering.update(r.id for r in records)
             self._queue.extendleft(reversed(records))  # ahead of anything routed meanwhile
         self._ensure_writer()
-        if replayed:
-            log.info("replaying %d requests from the traffic log in %s", replayed, self.directory)
-            self._flushing += 1  # no batching wait: the replay is all there is
+        if recovered:
+            log.info("replaying %d requests from the traffic log in %s", recovered, self.directory)
+            self._flushing += 1  # no batching wait: the recovered records are all there is
             self._wake()
             try:
-                stored = await self._wait_for(lambda: not self._replaying, wait_s)
+                stored = await self._wait_for(lambda: not self._recovering, wait_s)
             finally:
                 self._flushing -= 1
             if not stored:
                 log.warning(
                     "traffic store unavailable: %d replayed requests still queued; the writer keeps trying",
-                    len(self._replaying),
+                    len(self._recovering),
                 )
-        return replayed
-
-    def _load_old_segments(self) -> list[WalRecord]:
-        """Per id, the final record if any else the preliminary one, from every segment on disk
-        that this instance did not write; each segment then waits for its ids to be settled."""
-        chosen: dict[str, WalRecord] = {}
-        for path in self.segments():
-            with self._lock:
-                if path in self._segments:  # written by this instance
-                    continue
-            ids = self._read_old_segment(path, chosen)
-            with self._lock:
-                segment = self._segments[path] = _Segment(path, pending=set(ids))
-                for request_id in ids:
-                    self._where.setdefault(request_id, set()).add(path)
-                self._delete_if_settled(segment)  # nothing usable in it
-        return list(chosen.values())
-
-    def _read_old_segment(self, path: Path, chosen: dict[str, WalRecord]) -> set[str]:
-        ids: set[str] = set()
-        for record, raw, error in read_segment(path):
-            if record is None:
-                log.warning("%s: unreadable record moved to %s (%s)", path.name, REJECTED, error)
-                self._write_rejected([{"error": error, "segment": path.name, "line": raw}])
-                continue
-            ids.add(record.id)
-            current = chosen.get(record.id)
-            if current is None or (record.final and not current.final):
-                chosen[record.id] = record
-        return ids
+        return recovered
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued is stored (the writer skips its batching wait meanwhile).
@@ -381,7 +201,7 @@ class TrafficLog:
 
     async def close(self, timeout: float = 30.0) -> None:
         """Graceful shutdown: store what is queued (at most ``timeout`` seconds), stop the writer and
-        close the segment. Anything not stored stays on disk for the next start's replay. The log
+        close the segment. Anything not stored stays on disk for the next start's recovery. The log
         can be appended to again afterwards (a new segment, a new writer)."""
         if not await self.flush(timeout):
             log.warning(
@@ -390,8 +210,7 @@ class TrafficLog:
                 self.directory,
             )
         await self._stop_writer()
-        with self._lock:
-            self._retire_active()
+        self._files.close()
 
     async def _stop_writer(self) -> None:
         task, self._task = self._task, None
@@ -536,36 +355,9 @@ class TrafficLog:
                 except StoreError as exc:
                     rejected.append((record, str(exc)))
         if rejected:
-            self._write_rejected([{"error": e, "record": record_to_dict(r)} for r, e in rejected])
+            self._files.write_rejected([{"error": e, "record": record_to_dict(r)} for r, e in rejected])
             for record, error in rejected:
                 log.warning(
                     "traffic record %s rejected by the store (%s); moved to %s", record.id, error, REJECTED
                 )
         return rejected
-
-    def _write_rejected(self, entries: list[dict[str, Any]]) -> None:
-        """Append to ``rejected.jsonl`` (kept for a person to inspect; never replayed)."""
-        text = "".join(json.dumps(e, default=_json_default) + "\n" for e in entries)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.directory / REJECTED, "a", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            if self.config.wal_fsync:
-                os.fsync(out.fileno())
-
-
-def _write_all(fd: int | None, data: bytes) -> None:
-    if fd is None:
-        raise OSError("no open segment")
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

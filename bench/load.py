@@ -435,7 +435,52 @@ def run_in_home(
     return report | {"graceful_stop": graceful, "home": str(home) if settings.home else None}
 
 
-if __name__ == "__main__":
-    from academy.cli import app
+def main(argv: list[str] | None = None) -> None:
+    """``python bench/load.py``: the run and output of ``academy bench load``, same flags."""
+    import argparse
+    import json
+    from functools import partial
 
-    app(["bench", "load", *sys.argv[1:]])
+    from academy.offline import offline_env
+
+    offline_env()
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--clients", type=int, default=32, help="Concurrent clients")
+    parser.add_argument("--seconds", type=float, default=20.0, help="Seconds of load")
+    parser.add_argument(
+        "--kill", action="store_true", help="SIGKILL the server half-way, restart it, check again"
+    )
+    parser.add_argument(
+        "--teacher-latency-ms", type=float, default=20.0, help="The reference teacher's latency"
+    )
+    parser.add_argument("--student-dir", type=Path, help="Serve this student instead of creating a tiny one")
+    parser.add_argument("--home", type=Path, help="Keep the run's files here (default: a temp dir)")
+    parser.add_argument("--api-key", help="Sent as Authorization: Bearer (default: $ACADEMY_API_KEY)")
+    parser.add_argument("--json", dest="as_json", action="store_true", help="Print one JSON object")
+    args = parser.parse_args(argv)
+    settings = LoadSettings(
+        args.clients,
+        args.seconds,
+        args.kill,
+        args.teacher_latency_ms,
+        args.student_dir,
+        args.home,
+        args.api_key or os.environ.get("ACADEMY_API_KEY"),
+    )
+    try:
+        settings.check()
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        report = run_load_bench(
+            settings, log=(lambda _: None) if args.as_json else partial(print, flush=True)
+        )
+    except RuntimeError as exc:  # the server would not start: its log says why
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
+    print(json.dumps(report) if args.as_json else format_report(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,45 +1,25 @@
 """Peer knowledge transfer: a candidate student learns from a promoted peer's logits.
 
-Why: SFT on the winners' answers (``models.train``) gives the candidate one right token per
-position, a one-hot target. A promoted peer (a student or TA already serving some domains well)
-knows more than that: its whole next-token distribution ranks the near misses too (Hinton et al.,
-2015, "dark knowledge"). Every academy student shares one locally trained tokenizer, so the
-peer's logits line up with the candidate's id for id, and the candidate can match them directly.
-On CPU that costs one extra forward of a tiny model per batch.
+SFT (``models.train``) gives the candidate one right token per position; a promoted peer's whole
+next-token distribution also ranks the near misses. Every academy student shares one tokenizer, so
+the peer's logits line up with the candidate's id for id (``shares_tokenizer`` checks it, and
+``logit_distill`` refuses a peer that does not share it).
 
-Why this trainer: TRL 1.16's ``trl.DistillationTrainer`` supplies the machinery (a frozen teacher
-model object, the vocabulary check, a seeded shuffled sampler, per-step logging, and a generalized
-JSD on the completion tokens, with temperature, that never builds the full logits). But in TRL 1.16
-it is on-policy only: every batch's completions are sampled from the student, the dataset's
-completions are ignored, and there is no ground-truth term. ``DistillationConfig`` has no ``lmbda``
-and no way to turn sampling off. ``_PeerDistillationTrainer`` keeps everything else and changes
-two things:
-
-1. Off-policy batches: the completions are the winners' tokens (teacher forcing), tokenized exactly
-   as ``SFTTrainer`` tokenizes them, not sampled from the student. Sampling is slow on CPU, and a
-   fresh candidate's samples are noise the peer never saw in training.
-2. A ground-truth term on the same completion tokens, weighted ``1 - alpha``.
-
-``trl.experimental.gkd.GKDTrainer`` (``lmbda=0``) is off-policy but would need as much overriding.
-Its collator wants chat ``messages`` and a chat template, its loss ignores ``temperature`` (that
-setting only affects sampling), and it has no ground-truth term either.
-
-The loss, averaged over the batch's completion tokens (prompt and padding never count, as in SFT)::
+``logit_distill`` trains off-policy on the dataset's completions (the winners' tokens, tokenized
+exactly as ``SFTTrainer`` tokenizes them; nothing is sampled from the student) and minimises, over
+the completion tokens only (prompt and padding never count)::
 
     L = alpha * T^2 * KL(softmax(z_peer / T) || softmax(z_student / T))
         + (1 - alpha) * CE(winner token, softmax(z_student))
 
-How the arguments map onto ``DistillationConfig``:
-
-- ``temperature`` -> ``DistillationConfig.temperature``. TRL divides both models' logits by it inside
-  the divergence. Its other use, the sampling temperature, never happens because nothing is sampled.
-- The divergence -> ``DistillationConfig.beta = 0.0``. TRL's generalized JSD at ``beta=0`` is the
-  forward KL(peer || student), the classic soft-target loss. It covers every token the peer
-  finds likely. TRL's default ``beta=1`` (reverse KL) is mode-seeking and meant for on-policy
-  samples.
-- ``alpha`` has no TRL counterpart; the subclass mixes it in. The soft term is multiplied by
-  ``T^2`` because its gradients shrink as ``1/T^2`` (TRL does not rescale). That keeps ``alpha``'s
-  meaning when ``T`` changes. The ground-truth term always uses ``T = 1``.
+It runs on TRL's ``DistillationTrainer`` (frozen teacher, vocabulary check, seeded sampler,
+per-step logging, a generalised JSD that never builds the full logits). ``_PeerDistillationTrainer``
+overrides two private TRL hooks: batches come from the dataset instead of on-policy samples, and
+the ground-truth term is added. Mapping onto ``DistillationConfig``: ``temperature`` is
+``DistillationConfig.temperature`` (TRL divides both models' logits by it); ``beta=0.0`` makes TRL's
+generalised JSD the forward KL(peer || student); ``alpha`` is the subclass's own, and the soft term
+is scaled by ``T^2`` so that ``alpha`` keeps its meaning when ``T`` changes. The ground-truth term
+always uses ``T = 1``.
 """
 
 from __future__ import annotations

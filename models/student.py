@@ -1,17 +1,9 @@
-"""The student factory: tokenizer, tiny Llama, warm start, save/load, and the shared text formats.
+"""The student factory: tokenizer, tiny Llama, warm start, save and load.
 
-Training (``models.train``) and serving (``academy.backends.hf``) must format text identically, so
-the prompt template, the target format and the answer marker live here and nowhere else.
-
-Formats (``|`` marks where prompt ends and target begins)::
-
-    prompt  = "Q: What is 47 + 35?\\nA:"
-    target  = " 82"                              # format_target("82")
-    target  = " 47 + 35 = 82 => 82"             # format_target("82", reasoning="47 + 35 = 82")
-    trained = prompt | target + "<eos>"
-
-At serving time generation stops at ``<eos>`` or a newline, and ``extract_answer`` keeps only the
-text after the last ``=>``.
+The text formats the student is trained and served with (prompt template, target format, answer
+marker, special tokens) live in ``models.formats`` and are re-exported here. A student directory
+loads offline with ``from_pretrained`` and records in ``student.json`` how it was made; the warm
+start (``models.train``) is the only part that needs TRL.
 """
 
 from __future__ import annotations
@@ -26,63 +18,56 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from academy.config import StudentConfig
+from models.formats import (
+    ANSWER_MARKER,
+    BOS,
+    EOS,
+    PAD,
+    PROMPT_TEMPLATE,
+    SPECIAL_TOKENS,
+    UNK,
+    extract_answer,
+    format_prompt,
+    format_target,
+    split_generation,
+)
 
-if TYPE_CHECKING:  # torch/transformers load lazily: the server imports this module for the formats
+if TYPE_CHECKING:  # torch/transformers load lazily: the server imports this module to load students
     import torch
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
-PROMPT_TEMPLATE = "Q: {query}\nA:"
-ANSWER_MARKER = "=>"
+__all__ = [  # the formats are re-exported: callers take them from here or from models.formats
+    "ANSWER_MARKER",
+    "BOS",
+    "EOS",
+    "METADATA_FILE",
+    "MLMODEL_FILE",
+    "MODEL_BUILD_LOCK",
+    "PAD",
+    "PROMPT_TEMPLATE",
+    "REHEARSAL_FILE",
+    "SPECIAL_TOKENS",
+    "TINY_STUDENT",
+    "UNK",
+    "build_student",
+    "count_parameters",
+    "create_student",
+    "extract_answer",
+    "format_prompt",
+    "format_target",
+    "load_student",
+    "split_generation",
+    "train_tokenizer",
+]
+
 REHEARSAL_FILE = "rehearsal.jsonl"  # the warm-start pairs, kept beside the weights
-PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
-SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
 METADATA_FILE = "student.json"
 MLMODEL_FILE = "MLmodel"  # marks an MLflow model directory (a registry version, downloaded)
 
 # transformers builds a model under process-wide state (a meta-device context, tied weights tied
-# after loading): two threads building at once left lm_head.weight on the meta device in 60 of 60
-# concurrent loads. Every student built or loaded in this process takes this lock.
+# after loading): two threads building at once can leave lm_head.weight on the meta device. Every
+# student built or loaded in this process takes this lock.
 MODEL_BUILD_LOCK = threading.RLock()
-
-
-def _one_line(text: str) -> str:
-    """Collapse whitespace runs: a newline inside a target would stop generation early."""
-    return " ".join(text.split())
-
-
-def format_prompt(query: str) -> str:
-    """The student's input for ``query``; it ends right before the target's leading space."""
-    return PROMPT_TEMPLATE.format(query=query.strip())
-
-
-def format_target(answer: str, reasoning: str | None = None) -> str:
-    """The text the student learns to generate after the prompt (eos is added by the trainer).
-
-    The leading space keeps prompt and target on a token boundary, so the tokenized prompt is a
-    prefix of the tokenized prompt+target (TRL masks the loss at that boundary).
-    """
-    answer = _one_line(answer)
-    if reasoning and reasoning.strip():
-        return f" {_one_line(reasoning)} {ANSWER_MARKER} {answer}"
-    return f" {answer}"
-
-
-def split_generation(generated: str) -> tuple[str, str | None]:
-    """Split a raw generation into ``(answer, reasoning)``.
-
-    Cut at the first eos / newline first (anything after is the model rambling into a new turn),
-    then take the text after the last answer marker; the text before it is the reasoning.
-    """
-    text = generated.split(EOS, 1)[0].split("\n", 1)[0]
-    if ANSWER_MARKER in text:
-        reasoning, _, answer = text.rpartition(ANSWER_MARKER)
-        return answer.strip(), reasoning.strip() or None
-    return text.strip(), None
-
-
-def extract_answer(generated: str) -> str:
-    """Only the final answer of a generation: what the router serves and the judge scores."""
-    return split_generation(generated)[0]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:

@@ -1,1 +1,2 @@
-"""MLflow model registry helpers: versions, aliases (@staging, @production) and transition history."""
+"""MLflow model registry: versions, aliases (@staging, @production), transition history and roles,
+behind ``registry.model_registry.ModelRegistry`` (parts: core, runs, lifecycle, roles, artifacts)."""

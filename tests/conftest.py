@@ -1,4 +1,7 @@
-"""Shared fixtures. Heavy things (the MiniLM embedder, a tiny trained student) are built once per session."""
+"""Shared fixtures, and the ``unit`` / ``integration`` / ``e2e`` marker of each test, taken from its
+folder (``pytest -m unit`` equals ``pytest tests/unit``). Heavy things (the MiniLM embedder, a tiny
+trained student, the Prefect test API) are built once per session; plain builders are in
+tests/factories."""
 
 from __future__ import annotations
 
@@ -17,9 +20,22 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from academy.config import AcademyConfig  # noqa: E402
 from academy.school import School  # noqa: E402
-from models.student import TINY_STUDENT  # noqa: E402  (tests import it from here too)
+from tests.factories import TINY_STUDENT, make_config  # noqa: E402, F401  (make_config: re-exported)
+
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/unit, tests/integration or tests/e2e with that folder's name."""
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # collected from outside tests/
+            continue
+        if folder in KINDS:
+            item.add_marker(folder)
 
 
 @pytest.fixture(scope="session")
@@ -41,40 +57,6 @@ def tiny_student_dir(tmp_path_factory) -> Path:
     corpus = [t for e in examples for t in (e.query, e.reference, e.reasoning or "")]
     create_student(path, TINY_STUDENT, corpus, warm_start=[(e.query, e.reference) for e in examples])
     return path
-
-
-def make_config(home: Path, student_dir: Path | None = None, **router: object) -> AcademyConfig:
-    """A config on a temporary home: reference teacher, optional hf student, reference judge."""
-    models: list[dict] = [
-        {
-            "name": "teacher",
-            "backend": "reference",
-            "role": "teacher",
-            "price_in": 5.0,
-            "price_out": 15.0,
-            "options": {"error_rate": 0.0, "latency_ms": 0},
-        },
-    ]
-    if student_dir is not None:
-        models.append(
-            {
-                "name": "student-1",
-                "backend": "hf",
-                "role": "student",
-                "price_in": 0.05,
-                "price_out": 0.1,
-                "options": {"path": str(student_dir), "max_new_tokens": 12},
-            }
-        )
-    return AcademyConfig.model_validate(
-        {
-            "paths": {"home": str(home)},
-            "models": models,
-            "router": {"seed": 0, **router},
-            "student": TINY_STUDENT.model_dump(),
-            "judge": {"name": "reference", "cost_per_call": 0.0002},
-        }
-    )
 
 
 @pytest.fixture(scope="session")

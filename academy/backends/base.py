@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from academy.config import ModelConfig
-from academy.registry import Registry
+from academy.plugins import PluginRegistry
 
 
 @dataclass
@@ -207,7 +207,7 @@ class Backend(abc.ABC):
         """Release clients, threads or model weights."""
 
 
-BACKEND_CLS: Registry[Backend] = Registry("backend", "academy.backends")
+BACKEND_CLS: PluginRegistry[Backend] = PluginRegistry("backend")
 
 
 def build_backend(config: ModelConfig, home: Path | None = None, **kwargs: Any) -> Backend:

@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from academy.clustering import choose_k, kmeans
 from academy.config import GapsConfig, ScoringConfig
-from academy.evolution.clustering import choose_k, kmeans
 from academy.evolution.snapshot import UNKNOWN_DOMAIN, Snapshot
 
 CLUSTERS_FILE = "clusters.parquet"

@@ -54,8 +54,7 @@ from scipy import stats
 
 from academy.config import GateConfig, RolesConfig
 from academy.evolution.evaluation import EvalResult
-
-LADDER = ("student", "ta", "teacher")
+from academy.roles import LADDER
 
 
 @dataclass(frozen=True)

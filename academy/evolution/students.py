@@ -20,10 +20,10 @@ from academy.evolution.dataset import REPLAY_GAP
 from academy.evolution.evaluation import EvalResult, Generate
 from academy.evolution.gaps import GapReport
 from academy.evolution.promotion import GateDecision
+from academy.roles import PEER_ROLES
 from registry.model_registry import ModelRegistry, VersionInfo
 
 SPAWN = ""  # the assignment key of gaps no student covers
-PEER_ROLES = ("ta", "teacher")
 
 
 def local_students(cfg: AcademyConfig) -> list[ModelConfig]:

@@ -8,7 +8,6 @@ processes on one host share the file, and usage rows must be written before a re
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import secrets
@@ -20,6 +19,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from academy.audit import AUDIT_SCHEMA, INSERT_AUDIT, audit_db_path, audit_row
+from academy.audit import default_actor as default_actor  # re-exported: callers take it from here
 
 if TYPE_CHECKING:
     from academy.config import AcademyConfig
@@ -41,10 +43,8 @@ CREATE INDEX IF NOT EXISTS usage_by_time ON usage (tenant, ts);
 CREATE TABLE IF NOT EXISTS usage_daily (
     tenant TEXT NOT NULL, day TEXT NOT NULL, requests INTEGER NOT NULL, tokens INTEGER NOT NULL,
     cost_usd REAL NOT NULL, PRIMARY KEY (tenant, day));
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    target TEXT NOT NULL, details TEXT NOT NULL);
 """
+SCHEMA += AUDIT_SCHEMA  # the audit log's table (academy.audit owns it)
 USAGE_COLUMNS = (
     "request_id",
     "tenant",
@@ -108,7 +108,7 @@ class Usage:
 
 
 def gateway_db_path(config: AcademyConfig) -> Path:
-    return config.paths.home / "gateway.db"
+    return audit_db_path(config)  # one file holds the gateway's tables and the audit log
 
 
 def now() -> datetime:
@@ -117,14 +117,6 @@ def now() -> datetime:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def default_actor() -> str:
-    """Who did it, for actions from the command line or a flow: the OS user."""
-    try:
-        return f"user:{getpass.getuser()}"
-    except Exception:  # no user name in some containers
-        return "user:unknown"
 
 
 class GatewayDB:
@@ -277,10 +269,7 @@ class GatewayDB:
 
     def audit(self, actor: str, action: str, target: str, **details: Any) -> None:
         with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO audit (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
-                (now().isoformat(), actor, action, target, json.dumps(details, default=str)),
-            )
+            conn.execute(INSERT_AUDIT, audit_row(actor, action, target, details))
 
     def audit_log(self, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
         """The newest audit entries first; ``action`` filters by prefix (``key.``, ``registry.``)."""

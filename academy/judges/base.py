@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from academy.config import JudgeConfig
-from academy.registry import Registry
+from academy.plugins import PluginRegistry
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Judge(abc.ABC):
         """Release clients."""
 
 
-JUDGE_CLS: Registry[Judge] = Registry("judge", "academy.judges")
+JUDGE_CLS: PluginRegistry[Judge] = PluginRegistry("judge")
 
 
 def build_judge(config: JudgeConfig, home: Path | None = None, **kwargs: Any) -> Judge:

@@ -23,8 +23,8 @@ import numpy as np
 
 from academy.backends.base import Backend
 from academy.backends.reference import unit_draw
+from academy.clustering import nearest
 from academy.config import DelegationConfig
-from academy.evolution.clustering import nearest
 from academy.judges.base import Judge, Judgement, JudgeRequest, build_judge
 from academy.judges.cheap import VerifierJudge
 

@@ -23,3 +23,12 @@ __all__ = [
     "RouteResult",
     "Router",
 ]
+
+
+def _import_routing() -> None:
+    """Import every built-in router module, so each registers its class: lazily, on the first
+    ``ROUTER_CLS`` lookup (it pulls in the store and the judges)."""
+    from academy.routing import academy_policy  # noqa: F401
+
+
+ROUTER_CLS.discover_with(_import_routing)

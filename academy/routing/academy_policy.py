@@ -1,186 +1,68 @@
 """``academy``: the seed's query flow. Novel queries fan out and are judged; familiar ones go to the
 best past performer of their neighbourhood, weighing quality against price.
 
-The decision itself (``estimate_quality``, ``choose_model``) is pure, so it is tested on controlled
-neighbourhoods and reused by benchmarks; ``route`` adds the I/O around it.
+:class:`AcademyRouter` runs the flow of one request: embed and search (:meth:`AcademyRouter.decide`),
+then serve, judge, shadow, explore and fall back. The decisions it takes are pure functions in
+``academy.routing.decisions``, calling models is ``academy.routing.dispatch`` and logging the
+request is ``academy.routing.recording``; this module re-exports their public names.
+
+Guarantees: a request is logged before ``route`` returns (through the traffic log where there is
+one; a familiar request first as a preliminary record, replaced by the final one once its
+background shadow, exploration and judging end), background work never fails a served request,
+and a request goes only to models its tenant's tier allows.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from academy.backends.base import Backend, BackendOverloaded, Completion
 from academy.backends.reference import unit_draw
-from academy.config import RouterConfig
 from academy.judges.base import AGREEMENT_JUDGE, Judgement, JudgeRequest
 from academy.judges.reference import reference_scores
-from academy.routing.base import (
-    ROUTER_CLS,
-    ModelAnswer,
-    OverloadedError,
-    Router,
-    RouteRequest,
-    RouteResult,
+from academy.routing.base import ROUTER_CLS, ModelAnswer, Router, RouteRequest, RouteResult
+from academy.routing.decisions import (
+    Decision,
+    Estimate,
+    best_of_fanout,
+    blend_learned,
+    choose_model,
+    default_model,
+    estimate_quality,
+    pick_best,
+    posterior_of,
+    unjudged_answer,
 )
-from academy.routing.evidence import Judged, Posterior, explore_probability, known_short
+from academy.routing.dispatch import (
+    RETRY_AFTER,
+    NoAnswerError,
+    ask_all,
+    failure,
+    fallback_reason,
+    overload_of,
+    serve_chain,
+)
+from academy.routing.evidence import Judged, explore_probability, known_short
 from academy.routing.quality_model import QualityModel
-from academy.store import AnswerRecord, Neighbour, QueryRecord, split_model_key
+from academy.routing.recording import record, request_records
+
+__all__ = [
+    "RETRY_AFTER",
+    "AcademyRouter",
+    "Decision",
+    "Estimate",
+    "NoAnswerError",
+    "blend_learned",
+    "choose_model",
+    "default_model",
+    "estimate_quality",
+    "overload_of",
+    "pick_best",
+]
 
 log = logging.getLogger(__name__)
-RETRY_AFTER = "retry_after"  # Completion.extra key: the backend refused the call as overloaded
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """Similarity-weighted mean judge score of one model over a neighbourhood, and its evidence
-    (the sum of the weights: how many judged neighbours it rests on, discounted by distance).
-    ``lower`` / ``upper``: the posterior's confidence bounds where the estimator gives them
-    (``router.estimator: evidence``); a model is then served only when ``lower`` clears the floor."""
-
-    quality: float
-    evidence: float
-    lower: float | None = None
-    upper: float | None = None
-    prior: float = 0.0  # pseudo-observations of the learned prior behind the bounds (counts for min_evidence)
-
-    @property
-    def bound(self) -> float:
-        """What the floor is checked against: the lower bound when known, else the mean."""
-        return self.quality if self.lower is None else self.lower
-
-
-class NoAnswerError(RuntimeError):
-    """No model produced an answer (every backend failed); the server answers 502."""
-
-
-@dataclass
-class Decision:
-    """Where a request goes and why, before any model is called."""
-
-    embedding: np.ndarray
-    max_similarity: float | None
-    estimates: dict[str, Estimate]
-    route: str
-    model: str | None
-    reason: str
-    decision_ms: float
-    allowed: list[str] | None = None  # the models this request may use (None: all)
-
-
-def estimate_quality(
-    neighbours: Sequence[Neighbour],
-    versions: dict[str, str | None] | None = None,
-    other_version_weight: float = 0.0,
-) -> dict[str, Estimate]:
-    """Each model's expected score here, from the judge scores of the k nearest past queries.
-
-    With ``versions`` (model -> the registry version served now), a score earned by another
-    version of a model counts ``other_version_weight`` times as much as its own: 0 = a newly
-    promoted student starts from its own evidence only; the gate refuses a version that regressed
-    a traffic cluster beyond ``gate.max_regression`` with confidence, so its predecessor's record is
-    a fair prior until its own evidence arrives (without one, every nightly promotion sent its
-    traffic back to the teacher).
-    """
-    versions = versions or {}
-    weighted: dict[str, float] = {}
-    weights: dict[str, float] = {}
-    for neighbour in neighbours:
-        similarity = max(float(neighbour.similarity), 0.0)
-        for key, score in zip(neighbour.judged_models, neighbour.judged_scores):
-            model, version = split_model_key(key)
-            if score is None or np.isnan(score):
-                continue
-            weight = similarity * (
-                other_version_weight if model in versions and versions[model] != version else 1.0
-            )
-            if weight <= 0:
-                continue
-            weighted[model] = weighted.get(model, 0.0) + weight * float(score)
-            weights[model] = weights.get(model, 0.0) + weight
-    return {m: Estimate(weighted[m] / weights[m], weights[m]) for m in weights if weights[m] > 0}
-
-
-def blend_learned(
-    estimates: dict[str, Estimate], predicted: dict[str, float], prior_weight: float
-) -> dict[str, Estimate]:
-    """Each model's kNN estimate shrunk towards the learned prediction, which counts as
-    ``prior_weight`` judged neighbours: where the neighbourhood is well judged the kNN evidence
-    dominates; where it is empty (a novel query) the learned prediction decides alone."""
-    if prior_weight <= 0:
-        return estimates
-    blended = dict(estimates)
-    for model, prediction in predicted.items():
-        knn = estimates.get(model, Estimate(0.0, 0.0))
-        evidence = knn.evidence + prior_weight
-        quality = (knn.quality * knn.evidence + prediction * prior_weight) / evidence
-        blended[model] = Estimate(quality, evidence)
-    return blended
-
-
-def choose_model(
-    estimates: dict[str, Estimate],
-    prices: dict[str, float],
-    teacher: str,
-    config: RouterConfig,
-    allowed: Collection[str] | None = None,
-) -> tuple[str, str]:
-    """argmax(quality - lambda * price / teacher price) over the allowed models estimated above the
-    floor with enough evidence; else the default model (:func:`default_model`). Returns (model, reason)."""
-    teacher_price = prices[teacher] or 1.0
-    permitted = set(prices) if allowed is None else set(allowed) & set(prices)
-    eligible = {
-        model: est.quality - config.price_weight * prices[model] / teacher_price
-        for model, est in estimates.items()
-        if model in permitted
-        and est.evidence + est.prior >= config.min_evidence
-        and est.bound >= config.quality_floor
-    }
-    if not eligible:
-        model = default_model(estimates, prices, teacher, permitted)
-        if model == teacher:
-            return teacher, "no model estimated above the quality floor: teacher"
-        return model, "no model estimated above the quality floor, teacher not allowed: best allowed estimate"
-    best = max(eligible, key=lambda m: (eligible[m], -prices[m]))
-    return best, f"best quality-price trade-off (utility {eligible[best]:.3f})"
-
-
-def default_model(
-    estimates: dict[str, Estimate], prices: dict[str, float], teacher: str, allowed: Collection[str]
-) -> str:
-    """Who answers when nothing cheaper is known to be good enough: the teacher, or where a tier
-    forbids it, the allowed model with the highest estimated quality (unestimated ones last; ties go
-    to the priciest, the most capable by its price)."""
-    if teacher in allowed:
-        return teacher
-    return max(
-        sorted(allowed),
-        key=lambda m: (estimates[m].quality if m in estimates else -math.inf, prices.get(m, 0.0)),
-    )
-
-
-def _posterior_of(estimate: Estimate) -> Posterior:
-    """The evidence posterior behind an estimate (bounds present), for the exploration rule."""
-    return Posterior(estimate.quality, estimate.evidence, estimate.lower or 0.0, estimate.upper or 1.0)
-
-
-def overload_of(answer: ModelAnswer) -> float | None:
-    """Seconds until the answer's model expects a free slot, if it refused the call as overloaded."""
-    return answer.completion.extra.get(RETRY_AFTER)
-
-
-def pick_best(answers: Sequence[ModelAnswer]) -> ModelAnswer | None:
-    """Highest judged score; ties go to the cheaper answer. None when nothing was judged."""
-    judged = [a for a in answers if a.score is not None and not a.completion.error]
-    if not judged:
-        return None
-    return max(judged, key=lambda a: (a.score, -(a.completion.cost or 0.0)))
 
 
 @ROUTER_CLS.register("academy")
@@ -292,14 +174,16 @@ class AcademyRouter(Router):
             targets = [a for a in answers if a.model != self.teacher]
         await self._judge(request, answers, decision.embedding, targets)
         reason = decision.reason
-        best = self._best_of_fanout(answers, decision) or self._unjudged_answer(answers, decision)
+        best = best_of_fanout(answers, decision.estimates, self.teacher) or unjudged_answer(
+            answers, self._default(decision), self.prices
+        )
         if best is None:  # every model failed: the default model's chain gets a second chance
             default = self._default(decision)
             best, chain_answers = await self._serve_chain(request, self._fallbacks(default, decision, []))
             answers += chain_answers
             if best is None:
-                raise self._failure(answers, "every model failed")
-            reason = f"every model failed in the fan-out; {self._fallback_reason(chain_answers)}"
+                raise failure(answers, "every model failed")
+            reason = f"every model failed in the fan-out; {fallback_reason(chain_answers)}"
         best.purpose = "serve"
         result = self._result(request, decision, best, answers, started, reason)
         await self._record(request, decision.embedding, result, answers, final=True)
@@ -325,40 +209,6 @@ class AcademyRouter(Router):
             answer.judgement = Judgement(float(score), 0.0, AGREEMENT_JUDGE)
         self.evidence.add_many(Judged(request.tenant, a.model, a.version, embedding, a.score) for a in others)
 
-    def _best_of_fanout(self, answers: list[ModelAnswer], decision: Decision) -> ModelAnswer | None:
-        """The best judged answer; an unjudged teacher answer counts at the teacher's estimated
-        quality here (1.0 without evidence), so a student wins only by matching it in the judge's
-        eyes (one scored merely by agreeing with it wins nothing: the teacher's answer is the same
-        and is paid for already)."""
-        best = pick_best(answers)
-        teacher = next(
-            (
-                a
-                for a in answers
-                if a.model == self.teacher and a.judgement is None and not a.completion.error
-            ),
-            None,
-        )
-        if teacher is None:
-            return best
-        estimate = decision.estimates.get(self.teacher)
-        expected = estimate.quality if estimate is not None and estimate.evidence > 0 else 1.0
-        beaten = best is not None and (best.score or 0.0) >= expected  # ties go to the cheaper answer
-        agreed_only = (
-            best is not None and best.judgement is not None and best.judgement.judge == AGREEMENT_JUDGE
-        )
-        if not beaten or agreed_only:
-            return teacher
-        return best
-
-    def _unjudged_answer(self, answers: list[ModelAnswer], decision: Decision) -> ModelAnswer | None:
-        """Nothing judged (the judge failed): the default model's answer, else the priciest answer."""
-        ok = [a for a in answers if not a.completion.error]
-        default = self._default(decision)
-        preferred = [a for a in ok if a.model == default]
-        by_price = sorted(ok, key=lambda a: -self.prices.get(a.model, 0.0))
-        return (preferred + by_price or [None])[0]
-
     def _default(self, decision: Decision) -> str:
         return default_model(
             decision.estimates, self.prices, self.teacher, decision.allowed or list(self.backends)
@@ -371,9 +221,9 @@ class AcademyRouter(Router):
         chain = [chosen, *self._fallbacks(chosen, decision, [chosen])]
         served, attempts = await self._serve_chain(request, chain)
         if served is None:
-            raise self._failure(attempts, f"{chosen} and its fallbacks failed")
+            raise failure(attempts, f"{chosen} and its fallbacks failed")
         if len(attempts) > 1:
-            reason = self._fallback_reason(attempts)
+            reason = fallback_reason(attempts)
         result = self._result(request, decision, served, attempts, started, reason)
         await self._record(request, decision.embedding, result, attempts, final=False)
         side_models = self._side_models(request, served.model, decision.allowed, decision)
@@ -428,7 +278,7 @@ class AcademyRouter(Router):
             if model in (served, teacher) or model not in permitted or est.lower is None:
                 continue
             saving = (served_price - prices[model]) / (prices[teacher] or 1.0)
-            post = _posterior_of(est)
+            post = posterior_of(est)
             if free and saving > 0:
                 chance = (
                     0.0
@@ -477,64 +327,14 @@ class AcademyRouter(Router):
     async def _serve_chain(
         self, request: RouteRequest, chain: list[str]
     ) -> tuple[ModelAnswer | None, list[ModelAnswer]]:
-        """Ask each model in turn until one answers; a failed attempt stays, as purpose ``failed``
-        (logged, so failures show up in the traffic store)."""
-        attempts: list[ModelAnswer] = []
-        for model in chain:
-            [answer] = await self._ask_all(request, [model], "serve")
-            attempts.append(answer)
-            if not answer.completion.error:
-                return answer, attempts
-            answer.purpose = "failed"
-        return None, attempts
-
-    @staticmethod
-    def _fallback_reason(attempts: list[ModelAnswer]) -> str:
-        """Which models failed, why, and who answered in the end."""
-        steps = [
-            f"{a.model} {'was overloaded' if overload_of(a) is not None else 'failed'} ({a.completion.error})"
-            for a in attempts
-            if a.completion.error
-        ]
-        served = next((a.model for a in attempts if not a.completion.error), None)
-        return "; ".join(steps) + (f"; fell back to {served}, which answered" if served else "")
-
-    @staticmethod
-    def _failure(answers: list[ModelAnswer], what: str) -> Exception:
-        """OverloadedError when every failure was an overload (the client should retry later),
-        else NoAnswerError (nothing could answer: a 502)."""
-        failed = [a for a in answers if a.completion.error]
-        waits = [overload_of(a) for a in failed]
-        detail = "; ".join(f"{a.model}: {a.completion.error}" for a in failed)
-        if failed and all(w is not None for w in waits):
-            return OverloadedError(f"{what}: every model was overloaded ({detail})", min(waits))
-        return NoAnswerError(f"{what}: {detail}")
+        """Ask each model of ``chain`` in turn until one answers (:func:`dispatch.serve_chain`)."""
+        return await serve_chain(self.backends, request.query, chain, self.config.max_concurrency)
 
     # -- shared --------------------------------------------------------------------------------
 
     async def _ask_all(self, request: RouteRequest, names: list[str], purpose: str) -> list[ModelAnswer]:
-        """Ask models in parallel, at most ``max_concurrency`` at once."""
-        semaphore = asyncio.Semaphore(self.config.max_concurrency)
-
-        async def ask(backend: Backend) -> ModelAnswer:
-            async with semaphore:
-                version = getattr(backend, "version", None)  # the version that actually answers
-                completion = await self._safe_generate(backend, request.query)
-            return ModelAnswer(backend.name, backend.role, purpose, completion, version=version)
-
-        return list(await asyncio.gather(*(ask(self.backends[n]) for n in names)))
-
-    @staticmethod
-    async def _safe_generate(backend: Backend, query: str) -> Completion:
-        started = time.perf_counter()
-        try:
-            [completion] = await backend.agenerate([query])
-        except Exception as exc:  # a broken backend must not fail the request: it is logged instead
-            latency_ms = (time.perf_counter() - started) * 1000
-            completion = Completion("", 0, 0, latency_ms, cost=0.0, error=f"{type(exc).__name__}: {exc}")
-            if isinstance(exc, BackendOverloaded):
-                completion.extra[RETRY_AFTER] = exc.retry_after
-        return completion
+        """Ask models in parallel, at most ``max_concurrency`` at once (:func:`dispatch.ask_all`)."""
+        return await ask_all(self.backends, request.query, names, purpose, self.config.max_concurrency)
 
     async def _judge(
         self,
@@ -600,54 +400,7 @@ class AcademyRouter(Router):
     async def _record(
         self, request, embedding, result: RouteResult, answers: list[ModelAnswer], *, final: bool
     ) -> None:
-        """Log a request. With a traffic log, the record is in its file when this returns (so an
-        acknowledged request survives a crash or a store outage) and the store write happens in
-        its writer; without one, a final record is stored by a background task after the response."""
-        query, rows = self._records(request, embedding, result, answers)
-        if self.traffic_log is not None:
-            await self.traffic_log.append(query, rows, final=final)
-        elif final:
-            self.spawn(self._store_now(query, rows))
-
-    async def _store_now(self, query: QueryRecord, rows: list[AnswerRecord]) -> None:
-        await asyncio.to_thread(self.store.log, query, rows)
-        self.maintain_when_due()
-
-    def _records(
-        self, request, embedding, result: RouteResult, answers: list[ModelAnswer]
-    ) -> tuple[QueryRecord, list[AnswerRecord]]:
-        """One query row and its answer rows; the store derives answer ids and the judged scores."""
-        query = QueryRecord(
-            id=request.request_id,
-            tenant=request.tenant,
-            text=request.query,
-            embedding=np.asarray(embedding, dtype=np.float32),
-            route=result.route,
-            final_model=result.model,
-            final_answer=result.answer,
-            final_score=next((a.score for a in answers if a.purpose == "serve"), None),
-            total_cost=sum(a.cost for a in answers),
-            latency_ms=result.latency_ms,
-            domain=request.domain,
-        )
-        return query, [self._answer_record(a) for a in answers]
-
-    @staticmethod
-    def _answer_record(answer: ModelAnswer) -> AnswerRecord:
-        completion, judgement = answer.completion, answer.judgement
-        return AnswerRecord(
-            model=answer.model,
-            role=answer.role,
-            purpose=answer.purpose,
-            text=completion.text,
-            reasoning=completion.reasoning,
-            tokens_in=completion.tokens_in,
-            tokens_out=completion.tokens_out,
-            cost=completion.cost or 0.0,
-            latency_ms=completion.latency_ms,
-            judge_score=answer.score,
-            judge_name=judgement.judge if judgement else None,
-            judge_cost=judgement.cost if judgement else 0.0,
-            error=completion.error or (judgement.error if judgement else None),
-            version=answer.version,
-        )
+        """Log a request (:func:`recording.record`): durable in the traffic log when this returns,
+        where there is one."""
+        query, rows = request_records(request, embedding, result, answers)
+        await record(self, query, rows, final=final)

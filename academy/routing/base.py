@@ -16,7 +16,7 @@ from academy.backends.base import Backend, Completion
 from academy.config import RouterConfig
 from academy.judges.base import Judge, Judgement
 from academy.judges.delegation import JudgePanel
-from academy.registry import Registry
+from academy.plugins import PluginRegistry
 from academy.routing.evidence import EvidenceIndex
 from academy.routing.quality_model import QualityModel
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
@@ -220,4 +220,4 @@ class Router(abc.ABC):
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
 
-ROUTER_CLS: Registry[Router] = Registry("router", "academy.routing")
+ROUTER_CLS: PluginRegistry[Router] = PluginRegistry("router")

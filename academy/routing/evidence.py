@@ -1,10 +1,10 @@
 """What each model version is known to get right near a query: judged evidence that does not dilute.
 
-The router used to estimate a model's quality from the judge scores carried by the k nearest past
-*queries*. Most queries are served by the teacher and never judged, so as traffic grew the k nearest
-queries filled with unjudged near-duplicates and a student's evidence thinned out of the
-neighbourhood (on the demo's day 7 about 0.5 of 8 neighbours carried a judged student answer): the
-router fell back to the teacher although the student was right.
+Why not the judge scores carried by the k nearest past *queries* (``router.estimator: knn``): most
+queries are served by the teacher and never judged, so as traffic grows the nearest queries fill
+with unjudged near-duplicates and a student's judged record thins out of the neighbourhood; the
+router then falls back to the teacher although the student is right (docs/design-notes.md, "Each
+model's own judged answers, not the nearest queries").
 
 Here the evidence is indexed on its own: one row per *judged answer* (model, version, the query's
 embedding, the score, when), from every judged source — fan-out, shadowing, exploration, online
@@ -17,8 +17,8 @@ The estimate is a Beta posterior over the model's success rate near the query:
 * each row weighs ``kernel(similarity) x recency x version`` — similarity ramps linearly from 0 at
   ``min_similarity`` to 1 at 1.0; recency halves every ``half_life`` of newer judged evidence
   nearby (kernel-weighted: far-away traffic does not age it), so a model that turns wrong loses its
-  traffic after a bounded number of judged samples (:func:`samples_to_lose`); a row earned by another version of the model counts
-  ``other_version_weight``;
+  traffic after a bounded number of judged samples (:func:`samples_to_lose`); a row earned by
+  another version of the model counts ``other_version_weight``;
 * the prior is the learned router's prediction counted as ``prior_weight`` pseudo-observations
   (uniform Beta(1, 1) scaled when there is none);
 * the router serves a cheaper model only when the posterior's lower bound (quantile
@@ -26,8 +26,8 @@ The estimate is a Beta posterior over the model's success rate near the query:
   straddles the floor, with probability proportional to its spread times the saving
   (:func:`explore_probability`).
 
-The index lives in memory (numpy; brute-force cosine over a model's judged rows is ~1 ms per 20k
-rows): it is loaded from the traffic store when the router starts and grows as the router judges.
+The index lives in memory (numpy, brute-force cosine over a model's judged rows): it is loaded from
+the traffic store when the router starts and grows as the router judges.
 """
 
 from __future__ import annotations

@@ -1,0 +1,194 @@
+"""The ``academy`` router's decisions, as pure functions of what it knows: no I/O, no model calls.
+
+* :func:`estimate_quality` (and :func:`blend_learned` with the learned router's prediction): each
+  model's expected judge score near a query, from the judged scores of its nearest past queries.
+* :func:`choose_model`: where a familiar query goes, the best quality-price trade-off among the
+  allowed models estimated above the quality floor with enough evidence, else
+  :func:`default_model` (the teacher, or the best allowed model where a tier forbids the teacher).
+* :func:`best_of_fanout` / :func:`unjudged_answer`: which answer of a fan-out is served.
+
+Being pure, they are tested on controlled neighbourhoods and reused by benchmarks;
+:class:`academy.routing.academy_policy.AcademyRouter` adds the I/O around them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from academy.config import RouterConfig
+from academy.judges.base import AGREEMENT_JUDGE
+from academy.routing.base import ModelAnswer
+from academy.routing.evidence import Posterior
+from academy.store import Neighbour, split_model_key
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Similarity-weighted mean judge score of one model over a neighbourhood, and its evidence
+    (the sum of the weights: how many judged neighbours it rests on, discounted by distance).
+    ``lower`` / ``upper``: the posterior's confidence bounds where the estimator gives them
+    (``router.estimator: evidence``); a model is then served only when ``lower`` clears the floor."""
+
+    quality: float
+    evidence: float
+    lower: float | None = None
+    upper: float | None = None
+    prior: float = 0.0  # pseudo-observations of the learned prior behind the bounds (counts for min_evidence)
+
+    @property
+    def bound(self) -> float:
+        """What the floor is checked against: the lower bound when known, else the mean."""
+        return self.quality if self.lower is None else self.lower
+
+
+@dataclass
+class Decision:
+    """Where a request goes and why, before any model is called."""
+
+    embedding: np.ndarray
+    max_similarity: float | None
+    estimates: dict[str, Estimate]
+    route: str
+    model: str | None
+    reason: str
+    decision_ms: float
+    allowed: list[str] | None = None  # the models this request may use (None: all)
+
+
+def estimate_quality(
+    neighbours: Sequence[Neighbour],
+    versions: dict[str, str | None] | None = None,
+    other_version_weight: float = 0.0,
+) -> dict[str, Estimate]:
+    """Each model's expected score here, from the judge scores of the k nearest past queries.
+
+    With ``versions`` (model -> the registry version served now), a score earned by another
+    version of a model counts ``other_version_weight`` times as much as its own: 0 = a newly
+    promoted student starts from its own evidence only; the gate refuses a version that regressed
+    a traffic cluster beyond ``gate.max_regression`` with confidence, so its predecessor's record is
+    a fair prior until its own evidence arrives (without one, every nightly promotion sent its
+    traffic back to the teacher).
+    """
+    versions = versions or {}
+    weighted: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    for neighbour in neighbours:
+        similarity = max(float(neighbour.similarity), 0.0)
+        for key, score in zip(neighbour.judged_models, neighbour.judged_scores):
+            model, version = split_model_key(key)
+            if score is None or np.isnan(score):
+                continue
+            weight = similarity * (
+                other_version_weight if model in versions and versions[model] != version else 1.0
+            )
+            if weight <= 0:
+                continue
+            weighted[model] = weighted.get(model, 0.0) + weight * float(score)
+            weights[model] = weights.get(model, 0.0) + weight
+    return {m: Estimate(weighted[m] / weights[m], weights[m]) for m in weights if weights[m] > 0}
+
+
+def blend_learned(
+    estimates: dict[str, Estimate], predicted: dict[str, float], prior_weight: float
+) -> dict[str, Estimate]:
+    """Each model's kNN estimate shrunk towards the learned prediction, which counts as
+    ``prior_weight`` judged neighbours: where the neighbourhood is well judged the kNN evidence
+    dominates; where it is empty (a novel query) the learned prediction decides alone."""
+    if prior_weight <= 0:
+        return estimates
+    blended = dict(estimates)
+    for model, prediction in predicted.items():
+        knn = estimates.get(model, Estimate(0.0, 0.0))
+        evidence = knn.evidence + prior_weight
+        quality = (knn.quality * knn.evidence + prediction * prior_weight) / evidence
+        blended[model] = Estimate(quality, evidence)
+    return blended
+
+
+def choose_model(
+    estimates: dict[str, Estimate],
+    prices: dict[str, float],
+    teacher: str,
+    config: RouterConfig,
+    allowed: Collection[str] | None = None,
+) -> tuple[str, str]:
+    """argmax(quality - lambda * price / teacher price) over the allowed models estimated above the
+    floor with enough evidence; else the default model (:func:`default_model`). Returns (model, reason)."""
+    teacher_price = prices[teacher] or 1.0
+    permitted = set(prices) if allowed is None else set(allowed) & set(prices)
+    eligible = {
+        model: est.quality - config.price_weight * prices[model] / teacher_price
+        for model, est in estimates.items()
+        if model in permitted
+        and est.evidence + est.prior >= config.min_evidence
+        and est.bound >= config.quality_floor
+    }
+    if not eligible:
+        model = default_model(estimates, prices, teacher, permitted)
+        if model == teacher:
+            return teacher, "no model estimated above the quality floor: teacher"
+        return model, "no model estimated above the quality floor, teacher not allowed: best allowed estimate"
+    best = max(eligible, key=lambda m: (eligible[m], -prices[m]))
+    return best, f"best quality-price trade-off (utility {eligible[best]:.3f})"
+
+
+def default_model(
+    estimates: dict[str, Estimate], prices: dict[str, float], teacher: str, allowed: Collection[str]
+) -> str:
+    """Who answers when nothing cheaper is known to be good enough: the teacher, or where a tier
+    forbids it, the allowed model with the highest estimated quality (unestimated ones last; ties go
+    to the priciest, the most capable by its price)."""
+    if teacher in allowed:
+        return teacher
+    return max(
+        sorted(allowed),
+        key=lambda m: (estimates[m].quality if m in estimates else -math.inf, prices.get(m, 0.0)),
+    )
+
+
+def posterior_of(estimate: Estimate) -> Posterior:
+    """The evidence posterior behind an estimate (bounds present), for the exploration rule."""
+    return Posterior(estimate.quality, estimate.evidence, estimate.lower or 0.0, estimate.upper or 1.0)
+
+
+def pick_best(answers: Sequence[ModelAnswer]) -> ModelAnswer | None:
+    """Highest judged score; ties go to the cheaper answer. None when nothing was judged."""
+    judged = [a for a in answers if a.score is not None and not a.completion.error]
+    if not judged:
+        return None
+    return max(judged, key=lambda a: (a.score, -(a.completion.cost or 0.0)))
+
+
+def best_of_fanout(
+    answers: list[ModelAnswer], estimates: dict[str, Estimate], teacher_model: str
+) -> ModelAnswer | None:
+    """The best judged answer; an unjudged teacher answer counts at the teacher's estimated
+    quality here (1.0 without evidence), so a student wins only by matching it in the judge's
+    eyes (one scored merely by agreeing with it wins nothing: the teacher's answer is the same
+    and is paid for already)."""
+    best = pick_best(answers)
+    teacher = next(
+        (a for a in answers if a.model == teacher_model and a.judgement is None and not a.completion.error),
+        None,
+    )
+    if teacher is None:
+        return best
+    estimate = estimates.get(teacher_model)
+    expected = estimate.quality if estimate is not None and estimate.evidence > 0 else 1.0
+    beaten = best is not None and (best.score or 0.0) >= expected  # ties go to the cheaper answer
+    agreed_only = best is not None and best.judgement is not None and best.judgement.judge == AGREEMENT_JUDGE
+    if not beaten or agreed_only:
+        return teacher
+    return best
+
+
+def unjudged_answer(answers: list[ModelAnswer], default: str, prices: dict[str, float]) -> ModelAnswer | None:
+    """Nothing judged (the judge failed): the ``default`` model's answer, else the priciest answer."""
+    ok = [a for a in answers if not a.completion.error]
+    preferred = [a for a in ok if a.model == default]
+    by_price = sorted(ok, key=lambda a: -prices.get(a.model, 0.0))
+    return (preferred + by_price or [None])[0]

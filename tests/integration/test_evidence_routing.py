@@ -1,0 +1,169 @@
+"""The evidence estimator: a student's judged record near a query decides, however much unjudged
+traffic piles up there, and a student that turns wrong loses its traffic within a stated bound (the
+router on a real store). The posterior and the index alone: tests/unit/test_evidence_routing.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from academy.backends import build_backend
+from academy.config import JudgeConfig, ModelConfig, RouterConfig
+from academy.judges import build_judge
+from academy.routing import ROUTER_CLS, RouteRequest
+from academy.routing.evidence import load_from_store, samples_to_lose
+from academy.store import AnswerRecord, QueryRecord, TrafficStore
+from tests.factories.evidence import FLOOR, near
+from tests.factories.vectors import unit
+
+
+def backend(name: str, role: str, price: float, error: float):
+    return build_backend(
+        ModelConfig(
+            name=name,
+            backend="reference",
+            role=role,
+            price_in=price,
+            price_out=price,
+            options={"error_rate": error, "latency_ms": 0, "seed": 7},
+        )
+    )
+
+
+def router_for(store: TrafficStore, student_error: float = 0.0, **router):
+    backends = {
+        "teacher": backend("teacher", "teacher", 10.0, 0.0),
+        "student": backend("student", "student", 0.1, student_error),
+    }
+    judge = build_judge(JudgeConfig(name="reference", cost_per_call=0.001))
+    config = RouterConfig(
+        **{"novel_similarity": 0.9, "quality_floor": FLOOR, "judge_rate": 0.0, "seed": 3, **router}
+    )
+
+    async def no_embedder(text):
+        raise AssertionError("embedding expected in the request")
+
+    return ROUTER_CLS.get("academy")(config, backends, judge, store, no_embedder)
+
+
+def route(router, query: str, embedding: np.ndarray, request_id: str | None = None, tenant: str = "t"):
+    async def go():
+        request = RouteRequest(query, tenant, embedding=embedding)
+        if request_id:
+            request.request_id = request_id
+        result = await router.route(request)
+        await router.drain()
+        return result
+
+    return asyncio.run(go())
+
+
+def seed_store(store: TrafficStore, base: np.ndarray, judged_student: int, unjudged_teacher: int) -> None:
+    """``judged_student`` queries near ``base`` where the student's answer was judged right, then
+    ``unjudged_teacher`` teacher-served near-duplicates nobody judged (as served traffic leaves them)."""
+    items = []
+    for i in range(judged_student + unjudged_teacher):
+        judged = i < judged_student
+        model = "student" if judged else "teacher"
+        query = QueryRecord(
+            id=f"q{i}",
+            tenant="t",
+            text=f"Convert {i} km to m.",
+            embedding=near(base, 1000 + i),
+            route="familiar",
+            final_model=model,
+            final_answer=f"{i * 1000}",
+        )
+        answer = AnswerRecord(
+            model=model,
+            role="student" if judged else "teacher",
+            purpose="serve",
+            text=f"{i * 1000}",
+            judge_score=1.0 if judged else None,
+            judge_name="reference" if judged else None,
+        )
+        items.append((query, [answer]))
+    store.log_many(items)
+
+
+def test_a_proven_student_keeps_its_traffic_under_10000_unjudged_teacher_duplicates(tmp_path):
+    base = unit(1)
+    store = TrafficStore(tmp_path / "lancedb")
+    seed_store(store, base, judged_student=150, unjudged_teacher=10_000)
+    assert store.count() == 10_150
+
+    evidence_router = router_for(store)
+    assert load_from_store(store, evidence_router.evidence) == 150  # unjudged rows are no evidence
+    result = route(evidence_router, "Convert 7 km to m.", near(base, 5))
+    assert result.route == "familiar" and result.model == "student" and result.answer == "7000"
+    assert result.estimates["student"] > FLOOR
+
+    # The k-nearest-queries estimator on the same store: the student's record has thinned out of
+    # the 8 nearest queries, all teacher-served and unjudged, so the teacher answers.
+    knn_router = router_for(store, estimator="knn")
+    assert route(knn_router, "Convert 8 km to m.", near(base, 6)).model == "teacher"
+
+
+def test_a_student_that_turns_wrong_loses_its_traffic_within_the_stated_bound(tmp_path):
+    base = unit(2)
+    store = TrafficStore(tmp_path / "lancedb")
+    seed_store(store, base, judged_student=150, unjudged_teacher=0)
+    router = router_for(store, judge_rate=1.0)  # every served answer is judged (monitoring)
+    load_from_store(store, router.evidence)
+    assert route(router, "Convert 3 km to m.", near(base, 7)).model == "student"
+
+    router.backends["student"] = backend("student", "student", 0.1, 1.0)  # now always wrong
+    bound = samples_to_lose(router.config.evidence, FLOOR)
+    served_wrong = 0
+    for i in range(bound + 5):
+        result = route(router, f"Convert {i + 20} km to m.", near(base, 50 + i))
+        served_wrong += result.model == "student"
+    assert 1 <= served_wrong <= bound
+    assert result.model == "teacher"
+
+
+def test_an_unknown_student_shadows_the_teacher_and_is_scored_by_agreement_for_free(tmp_path):
+    base = unit(3)
+    store = TrafficStore(tmp_path / "lancedb")
+    seed_store(store, base, judged_student=0, unjudged_teacher=20)  # familiar, nothing judged
+    router = router_for(store)
+    result = route(router, "Convert 3 km to m.", near(base, 8), request_id="r-explore")
+    assert result.route == "familiar" and result.model == "teacher"
+    logged = {a["purpose"]: a for a in store.answers_for("r-explore")}
+    assert set(logged) == {"serve", "explore"}
+    explored = logged["explore"]
+    assert (explored["model"], explored["judge_score"], explored["judge_name"]) == (
+        "student",
+        1.0,
+        "agreement",
+    )
+    assert explored["judge_cost"] == 0 and logged["serve"]["judge_score"] is None  # no judge call at all
+    assert len(router.evidence) == 1  # and the score is evidence at once
+
+
+def test_without_agreement_exploring_costs_a_judge_call_on_the_cheaper_answer_only(tmp_path):
+    base = unit(3)
+    store = TrafficStore(tmp_path / "lancedb")
+    seed_store(store, base, judged_student=0, unjudged_teacher=20)
+    router = router_for(store, evidence={"agreement": False, "max_explore": 1.0, "explore_gain": 10.0})
+    route(router, "Convert 3 km to m.", near(base, 8), request_id="r-judged")
+    logged = {a["purpose"]: a for a in store.answers_for("r-judged")}
+    assert logged["explore"]["judge_name"] == "reference" and logged["explore"]["judge_cost"] > 0
+    assert logged["serve"]["judge_score"] is None
+
+
+def test_a_fan_out_scores_the_cheaper_answers_and_serves_the_teacher_it_paid_for(tmp_path):
+    store = TrafficStore(tmp_path / "lancedb")
+    router = router_for(store)
+    result = route(router, "Convert 3 km to m.", unit(4), request_id="r-novel")
+    assert result.route == "novel" and result.model == "teacher" and result.answer == "3000"
+    judged = {a["model"]: (a["judge_score"], a["judge_name"]) for a in store.answers_for("r-novel")}
+    assert judged == {"student": (1.0, "agreement"), "teacher": (None, None)}
+
+    # Without agreement the supervisor judges the student, and a right student is served.
+    judged_router = router_for(TrafficStore(tmp_path / "judged"), evidence={"agreement": False})
+    result = route(judged_router, "Convert 3 km to m.", unit(4), request_id="r-judged")
+    assert result.model == "student" and result.answer == "3000"
+    wrong = router_for(TrafficStore(tmp_path / "other"), student_error=1.0, evidence={"agreement": False})
+    assert route(wrong, "Convert 3 km to m.", unit(4)).model == "teacher"

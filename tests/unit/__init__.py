@@ -1,0 +1,1 @@
+"""Unit tests: one component in-process, each file in seconds (`make test-fast`)."""
