@@ -36,7 +36,7 @@ lock:
 	! grep -q '^nvidia-' $(LOCK) || { echo "$(LOCK) pins CUDA packages: point PIP_FIND_LINKS at torch's CPU wheel"; exit 1; }
 
 # dvc.lock's committed entry (the school trace) after its code or params changed: `dvc repro` reruns
-# what changed and records the md5 of its dependencies and outputs (test_dvc_repro.py checks it).
+# what changed and records the md5 of its dependencies and outputs (tests/e2e/test_dvc_repro.py checks it).
 .PHONY: dvc-lock
 dvc-lock: install
 	$(BIN)/dvc repro school_trace
@@ -46,7 +46,7 @@ dvc-lock: install
 browser:
 	bash scripts/install_browser.sh
 
-# PostgreSQL (Debian package) for the cluster profile's integration test (tests/test_cluster_postgres.py,
+# PostgreSQL (Debian package) for the cluster profile's integration test (tests/e2e/test_cluster_postgres.py,
 # which starts a private cluster on 127.0.0.1); same rules as `browser`: installed when missing,
 # skipped with a message where that is impossible.
 postgres:

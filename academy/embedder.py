@@ -54,8 +54,8 @@ class Embedder:
     def __init__(self, config: EmbedderConfig | None = None, model_path: str | Path | None = None) -> None:
         self.config = config or EmbedderConfig()
         # Why: torch defaults to one intra-op thread per core. With a busy core beside it (the API
-        # server, a judge, a training job) those threads wait on each other at every op barrier, and a
-        # single embed went from ~10 ms to ~470 ms with the default 2 threads. A small, fixed count
+        # server, a judge, a training job) those threads wait on each other at every op barrier: a single
+        # embed takes ~470 ms instead of ~10 ms with 2 threads on 2 busy cores. A small, fixed count
         # keeps latency flat. Note this is process-wide torch state.
         torch.set_num_threads(self.config.threads)
         path = str(model_path or default_model_path())

@@ -1,7 +1,7 @@
 """The process environment Academy runs in: no hub access and no telemetry at run time.
 
-``offline_env`` is called before any Hugging Face, Prefect or MLflow import (the ``academy`` CLI's
-callback, the benchmark scripts' ``main``); it only fills in variables the caller has not set.
+``offline_env`` is called before any Hugging Face, Prefect or MLflow import (the ``academy``
+CLI's callback runs it first); it only fills in variables the caller has not set.
 """
 
 from __future__ import annotations

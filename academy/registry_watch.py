@@ -12,9 +12,9 @@ carries the ``academy.served_at`` tag (``academy registry serve-at``), the model
 an ``openai`` backend calling that URL (``academy serve-student``) instead of loading weights here;
 a changed or cleared tag is picked up like a new version.
 
-``QualityModelWatcher`` does the same for the learned router (``router.learned.registry_name``, a
+``LearnedRouterWatcher`` does the same for the learned router (``router.learned.registry_name``, a
 managed model of kind "router", never served as a backend): when its ``@production`` version
-changes it is downloaded, loaded and set as ``router.quality_model``. ``DelegationWatcher`` does it
+changes it is downloaded, loaded and set as ``router.learned_router``. ``DelegationWatcher`` does it
 for the judges' delegation state (``delegation.registry_name``), installed in ``router.panel``.
 
 Nothing here may take the router down: an unreachable registry, a failed download or a broken
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from academy.backends.base import Backend
 from academy.config import AcademyConfig, ModelConfig
-from academy.routing.quality_model import QualityModel, QualityModelError
+from academy.routing.learned_router import LearnedRouter, LearnedRouterError
 from academy.store import EMBEDDING_DIM
 
 if TYPE_CHECKING:
@@ -370,8 +370,8 @@ class ArtifactWatcher(_Poller):
         return production.version, self.load(production.version, path)
 
 
-class QualityModelWatcher(ArtifactWatcher):
-    """Keeps ``router.quality_model`` at the registry's ``@production`` version of
+class LearnedRouterWatcher(ArtifactWatcher):
+    """Keeps ``router.learned_router`` at the registry's ``@production`` version of
     ``router.learned.registry_name``."""
 
     task_name = "academy-router-model-watch"
@@ -388,16 +388,16 @@ class QualityModelWatcher(ArtifactWatcher):
     def enabled(self) -> bool:
         return self.config.router.learned.enabled
 
-    def load(self, version: int, path: Path) -> QualityModel:
-        model = QualityModel.load(path)
+    def load(self, version: int, path: Path) -> LearnedRouter:
+        model = LearnedRouter.load(path)
         if model.weights.shape[1] != self.dim + 1:
-            raise QualityModelError(
+            raise LearnedRouterError(
                 f"v{version} expects {model.weights.shape[1] - 1}-d embeddings, the router has {self.dim}"
             )
         return model
 
     def install(self, loaded: object) -> None:
-        self.router.quality_model = loaded
+        self.router.learned_router = loaded
 
 
 class DelegationWatcher(ArtifactWatcher):

@@ -14,7 +14,7 @@ from academy.config import AcademyConfig
 from academy.embedder import Embedder
 from academy.judges import Judge, build_judge
 from academy.judges.delegation import JudgePanel
-from academy.registry_watch import DelegationWatcher, QualityModelWatcher, RegistryWatcher
+from academy.registry_watch import DelegationWatcher, LearnedRouterWatcher, RegistryWatcher
 from academy.routing import ROUTER_CLS, Router
 from academy.routing.evidence import load_from_store as load_evidence
 from academy.store import TrafficStore
@@ -34,7 +34,7 @@ class Runtime:
     router: Router
     watcher: RegistryWatcher | None = field(default=None)  # set when any hf model exists
     # set when router.learned.enabled: loads the learned router model's @production version
-    model_watcher: QualityModelWatcher | None = field(default=None)
+    model_watcher: LearnedRouterWatcher | None = field(default=None)
     # set when delegation.enabled: loads the judges' delegation state's @production version
     delegation_watcher: DelegationWatcher | None = field(default=None)
     # set when store.wal: the write-ahead log the router logs through (home/wal/)
@@ -64,7 +64,7 @@ class Runtime:
                 lambda: _registry_from_config(config), backends, config, home / "registry-cache"
             )
         if config.router.learned.enabled:
-            model_watcher = QualityModelWatcher(
+            model_watcher = LearnedRouterWatcher(
                 lambda: _registry_from_config(config), router, config, home / "registry-cache"
             )
         delegation_watcher = None
@@ -91,7 +91,7 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        """Before serving: replay the traffic a previous process acknowledged but did not store
+        """Before serving: recover the traffic a previous process acknowledged but did not store
         (it crashed, or the store was down), run the log's writer, then the registry watchers."""
         if self.traffic_log is not None:
             await self.traffic_log.start()

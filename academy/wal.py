@@ -172,7 +172,7 @@ class TrafficLog:
             self._queue.extendleft(reversed(records))  # ahead of anything routed meanwhile
         self._ensure_writer()
         if recovered:
-            log.info("replaying %d requests from the traffic log in %s", recovered, self.directory)
+            log.info("recovering %d requests from the traffic log in %s", recovered, self.directory)
             self._flushing += 1  # no batching wait: the recovered records are all there is
             self._wake()
             try:
@@ -181,7 +181,7 @@ class TrafficLog:
                 self._flushing -= 1
             if not stored:
                 log.warning(
-                    "traffic store unavailable: %d replayed requests still queued; the writer keeps trying",
+                    "traffic store unavailable: %d recovered requests still queued; the writer keeps trying",
                     len(self._recovering),
                 )
         return recovered

@@ -6,7 +6,7 @@ One lone client (the latency a user sees), the same distinct school queries thre
   - exact hit: a tenant with caches on asks a query it asked before;
   - semantic hit: the same tenant asks a paraphrase (``{query}?``), found by embedding similarity.
 The semantic threshold is lowered to ``similarity`` (default 0.9) for this run: the point is the cost
-of a hit, not the threshold (README "Gateway" says why the semantic cache is off by default).
+of a hit, not the threshold (docs/gateway.md says why the semantic cache is off by default).
 Run: ``academy bench cache [--queries N] [--json]``.
 """
 

@@ -24,9 +24,9 @@ from academy.bootstrap import ensure_students
 from academy.config import AcademyConfig
 from academy.evolution.layout import NightLayout
 from academy.evolution.students import read_json
+from academy.route_batch import route_examples
 from academy.runtime import Runtime
 from academy.school import School
-from academy.traffic import route_examples
 
 TENANT = "bench"
 
@@ -44,7 +44,7 @@ def route_day(
 
     Between chunks of ``chunk`` queries the store is maintained explicitly (index, compaction, old
     versions deleted): in a 9,000-query run the router's own background maintenance stopped firing
-    after the first index build and every logged request got slower (see README, known limits).
+    after the first index build and every logged request got slower (see docs/architecture.md, "Known limits of the store").
     """
     examples = School(seed=seed, domains=cfg.school.domains).generate(queries)
 

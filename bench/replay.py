@@ -177,7 +177,7 @@ def _notes(cfg: AcademyConfig, data: ReplaySet, runs: list[StreamResult]) -> lis
         f"judge call = {replay.judge_cost_ratio:g} x the strong model's mean call; every fan-out answer, "
         f"exploration answer and judge call is charged",
         f"learned router retrained up to {nights} times in the stream (first after {replay.warmup_queries} "
-        f"queries), each time gated on the newest {cfg.evolution.router_model.holdout_fraction:.0%} of judged traffic",
+        f"queries), each time gated on the newest {cfg.evolution.learned_router.holdout_fraction:.0%} of judged traffic",
     ]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from academy.config import load_config
 from academy.replay import metrics as m
 from academy.replay.sets import ReplaySet, load_set
-from academy.routing.quality_model import JudgedMatrix, fit_quality_model
+from academy.routing.learned_router import JudgedMatrix, fit_learned_router
 from bench.replay import CachedEmbeddings
 
 
@@ -36,7 +36,7 @@ def gain_curve(gain: np.ndarray, strong: np.ndarray, weak: np.ndarray, steps: in
 
 
 def predicted_gain(data: ReplaySet, vectors: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    model = fit_quality_model(JudgedMatrix(vectors[train], data.scores[train], data.models))
+    model = fit_learned_router(JudgedMatrix(vectors[train], data.scores[train], data.models))
     predicted = model.predict(vectors[test])
     return predicted[:, model.models.index(data.strong)] - predicted[:, model.models.index(data.weak)]
 
@@ -65,7 +65,7 @@ def argmax_ceiling(data: ReplaySet, vectors: np.ndarray, prior_vectors: np.ndarr
     scores, costs = np.nan_to_num(data.scores), data.costs
     strong_cost = costs[:, data.column(data.strong)].sum()
     for l2 in (0.3, 1.0, 3.0):
-        model = fit_quality_model(JudgedMatrix(prior_vectors, prior.scores, prior.models), l2=l2)
+        model = fit_learned_router(JudgedMatrix(prior_vectors, prior.scores, prior.models), l2=l2)
         predicted = model.predict(vectors)[:, [model.models.index(name) for name in data.models]]
         pick = predicted.argmax(axis=1)
         rows = np.arange(len(pick))

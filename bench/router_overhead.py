@@ -200,35 +200,3 @@ def run_overhead_bench(
         embedder.close()
     report["threads"] = cfg.embedder.threads
     return report
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python bench/router_overhead.py``: the run and output of ``academy bench overhead``, same flags."""
-    import argparse
-    import json
-    import sys
-
-    from academy.config import ConfigError, load_config
-    from academy.offline import offline_env
-
-    offline_env()
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--rows", type=int, action="append", help="Store sizes (repeatable)")
-    parser.add_argument("--queries", type=int, default=300, help="Timed routing decisions per size")
-    parser.add_argument("--http-requests", type=int, default=200, help="Requests for the HTTP throughput run")
-    parser.add_argument("--json", dest="as_json", action="store_true", help="Print one JSON object")
-    parser.add_argument("--config", "-c", type=Path, help="YAML config (default ./academy.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    report = run_overhead_bench(
-        cfg, args.rows or [10_000, 1_000_000], args.queries, args.http_requests, quiet=args.as_json
-    )
-    print(json.dumps(report) if args.as_json else json.dumps(report, indent=2))
-
-
-if __name__ == "__main__":
-    main()

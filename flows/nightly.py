@@ -137,8 +137,8 @@ def update_roles(
     return t.update_roles(_config(config_path, home), night)
 
 
-@flow(name="train_router_model")
-def train_router_model(
+@flow(name="train_learned_router")
+def train_learned_router(
     config_path: str = DEFAULT_CONFIG, home: str | None = None, night: str = ""
 ) -> dict[str, Any]:
     """Retrain the learned router on the snapshot's judged answers; the gate promotes or rejects it."""
@@ -172,7 +172,7 @@ def nightly_cycle(config_path: str = DEFAULT_CONFIG, home: str | None = None) ->
     bootstrapped = t.bootstrap_registry(cfg)
     # the fanned-out steps are called here, not as subflows: a subflow would use its own runner
     scoring = phases.time("score", judge_in_shards, cfg)
-    router_model = phases.time("router_model", train_router_model, config_path, home, night)
+    learned_router = phases.time("learned_router", train_learned_router, config_path, home, night)
     gaps = phases.time("gaps", mine_gaps, config_path, home)
     delegation = phases.time("delegation", update_delegation, config_path, home, night)
     lineage = phases.time("datasets", build_distillation_dataset, config_path, home)
@@ -187,7 +187,7 @@ def nightly_cycle(config_path: str = DEFAULT_CONFIG, home: str | None = None) ->
         "night": night,
         "bootstrapped": bootstrapped,
         "scoring": scoring,
-        "router_model": router_model,
+        "learned_router": learned_router,
         "delegation": delegation,
         "gaps": gaps["selected"],
         "lineage": lineage,

@@ -31,7 +31,7 @@ class Artifacts(RegistryCore):
     def download(self, name: str, version: int, cache_dir: Path, required_file: str | None = None) -> Path:
         """Materialise a version's model into ``cache_dir/<name>/<version>/`` (once) and return it:
         an MLflow transformers-flavor directory (``MLmodel`` at its root) that the hf backend loads,
-        or for a router model the folder ``QualityModel.load`` reads. ``required_file`` (default:
+        or for a router model the folder ``LearnedRouter.load`` reads. ``required_file`` (default:
         ``quality_model.json`` for a router model, else ``MLmodel``) must be at the folder's root."""
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 

@@ -51,8 +51,10 @@ TAG_KIND = "academy.kind"  # on runs (student / router / night / demo) and on ro
 STUDENT_KIND = "student"  # the kind of a registered model without a kind tag
 ROUTER_KIND = "router"
 ROUTER_ROLE = "router"  # the role tag of a router model: never served as a backend, never on the ladder
-ROUTER_ARTIFACT_NAME = "router_model"  # the run artifact folder a router version points at
-ROUTER_MODEL_FILE = "quality_model.json"  # academy.routing.quality_model.META_FILE: a router version's marker
+ROUTER_ARTIFACT_NAME = "router_model"  # the run artifact folder a learned-router version points at (a stored name: kept so existing registries load)
+ROUTER_MODEL_FILE = (
+    "quality_model.json"  # academy.routing.learned_router.META_FILE: a router version's marker
+)
 DELEGATION_KIND = "delegation"  # academy.judges.delegation.DelegationState versions
 DELEGATION_FILE = "delegation.json"  # academy.judges.delegation.STATE_FILE: a delegation version's marker
 GIT_COMMIT_TAG = "mlflow.source.git.commit"

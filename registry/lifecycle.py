@@ -126,7 +126,7 @@ class Lifecycle(RunLogging):
             raise
         return self._info(client.get_model_version(name, mv.version))
 
-    def register_router_model(
+    def register_learned_router(
         self,
         name: str,
         model_dir: Path,

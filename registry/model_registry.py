@@ -19,8 +19,8 @@ ta / teacher) says how the router treats the model; ``academy.role_history`` rec
 Registered models created here carry ``academy.managed=true``; the router serves every managed
 student's ``@production`` version (``academy.registry_watch``).
 
-The learned router (``academy.routing.quality_model``) is versioned here too
-(``register_router_model``): a registered model tagged ``academy.kind=router`` with role "router",
+The learned router (``academy.routing.learned_router``) is versioned here too
+(``register_learned_router``): a registered model tagged ``academy.kind=router`` with role "router",
 whose versions are plain artifact folders (``quality_model.json`` + weights), gated and promoted
 through the same stages. Models without a kind tag are students.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the dashboard's browser test (tests/test_dashboard.py): installs the Debian
+# Headless Chromium for the dashboard's browser test (tests/e2e/test_dashboard.py): installs the Debian
 # packages chromium and chromium-driver with apt-get when they are missing. Never fails: where they
 # cannot be installed (no apt-get, not root and no passwordless sudo, no network) it says why and the
 # browser test skips itself. ACADEMY_NO_BROWSER_INSTALL=1 skips the attempt.

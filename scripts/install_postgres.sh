@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PostgreSQL (the Debian package) for the cluster profile's integration test
-# (tests/test_cluster_postgres.py: an MLflow tracking server on PostgreSQL). Installed with apt-get
+# (tests/e2e/test_cluster_postgres.py: an MLflow tracking server on PostgreSQL). Installed with apt-get
 # when missing; the test starts its own private cluster on 127.0.0.1 in a temporary directory, so the
 # package's own service is never needed. Never fails: where it cannot be installed (no apt-get, not
 # root and no passwordless sudo, no network) it says why and the test skips itself.

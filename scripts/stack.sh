@@ -39,7 +39,7 @@ for key, value in {
     "ARTIFACT_URI": cfg.registry.resolved_artifact_location(cfg.paths.home),
     "CONFIG_PORT": cfg.server.port,
     "EXPERIMENT": cfg.registry.experiment,
-    # profile: cluster names a Prefect server elsewhere and the work pool to use (academy/config.py).
+    # profile: cluster names a Prefect server elsewhere and the work pool to use (academy/config/deployment.py).
     "PROFILE_PREFECT_API_URL": cfg.prefect_api_url,
     "WORK_POOL": cfg.work_pool,
     # "name<TAB>dir" per hf student on local disk: the router needs them to exist.

@@ -1,8 +1,9 @@
 """Prefect tasks of the nightly cycle: one per step function in ``academy.evolution.steps``.
 
 Thin on purpose: the work (and its tests) lives in the step functions; a task adds Prefect's
-retries, logging and artifacts. Caching is off: every input is a config, and a cached result
-would hide that the traffic store changed since.
+state tracking, logging and artifacts. No retries are configured: a failed step fails the night
+where the UI shows it, and the next night starts over from the traffic store. Caching is off:
+every input is a config, and a cached result would hide that the traffic store changed since.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ evaluate_candidate = task(name="evaluate_candidate", **TASK)(steps.evaluate)
 register_version = task(name="register_version", **TASK)(steps.register)
 promote = task(name="promote", **TASK)(steps.promote)
 update_roles = task(name="update_roles", **TASK)(steps.update_roles)
-train_router = task(name="train_router_model", **TASK)(steps.train_router_model)
+train_router = task(name="train_learned_router", **TASK)(steps.train_learned_router)
 update_delegation = task(name="update_delegation", **TASK)(steps.update_delegation)
 
 

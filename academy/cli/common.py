@@ -1,7 +1,7 @@
 """What every ``academy`` command shares: the ``--config`` and ``--home`` options, the offline
 environment set before any Hugging Face, Prefect or MLflow import, and loading a config or a trace
-with a clear error (exit 2) instead of a traceback. ``offline_env`` lives in ``academy.offline`` (the
-benchmark scripts call it too) and is re-exported here."""
+with a clear error (exit 2) instead of a traceback. ``offline_env`` lives in ``academy.offline`` and is
+re-exported here."""
 
 from __future__ import annotations
 

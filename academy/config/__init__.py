@@ -26,8 +26,8 @@ from academy.config.evolution import (
     ExecutionConfig,
     GapsConfig,
     GateConfig,
+    LearnedRouterTrainingConfig,
     RolesConfig,
-    RouterModelConfig,
     ScheduleConfig,
     ScoringConfig,
 )
@@ -88,7 +88,7 @@ __all__ = [
     "Role",
     "RolesConfig",
     "RouterConfig",
-    "RouterModelConfig",
+    "LearnedRouterTrainingConfig",
     "ScheduleConfig",
     "SchoolConfig",
     "ScoringConfig",

@@ -50,7 +50,7 @@ class ClusterConfig(Section):
     """The stores and services the ``cluster`` profile uses instead of the embedded defaults.
 
     Every process (router replicas, Prefect workers, flow runs) reads the same values, so they share
-    one MLflow server, one LanceDB location and one Prefect API; see README "Scaling out".
+    one MLflow server, one LanceDB location and one Prefect API; see docs/operations.md "Scaling out".
     """
 
     mlflow_tracking_uri: str = ""  # an MLflow server, e.g. http://mlflow:5000 (its backend: PostgreSQL)

@@ -46,7 +46,7 @@ class DatasetConfig(Section):
     regression_per_cluster: int = Field(
         50, ge=1
     )  # held-out queries per traffic cluster in the regression set
-    replay_fraction: float = Field(0.3, ge=0, le=1)  # old well-served traffic mixed in against forgetting
+    retention_fraction: float = Field(0.3, ge=0, le=1)  # old well-served traffic mixed in against forgetting
     # Teacher answers served unjudged (sampled monitoring skips most) teach too, weighted by that
     # teacher's mean judged score: its track record is the confidence.
     trust_unjudged_teacher: bool = True
@@ -60,7 +60,7 @@ class DistillConfig(Section):
     ``response`` and/or ``reasoning`` choose the SFT targets (both: each query taught both ways),
     ``metrics`` weights examples by the judge's score and drops those below the dataset's
     ``confidence_threshold``, ``peer`` adds ``peer_steps`` of logit distillation from a promoted peer
-    on that domain's examples. ``academy bench distill`` measures each mix (README)."""
+    on that domain's examples. ``academy bench distill`` measures each mix (docs/benchmarks.md)."""
 
     steps: int = Field(1200, ge=0)  # SFT steps per candidate (0: peer logits only)
     aspects: list[Aspect] = Field(default_factory=lambda: ["reasoning", "metrics"])
@@ -119,8 +119,8 @@ class RolesConfig(Section):
     min_judged: int = Field(50, ge=1)  # judged answers per night for a win rate to count
 
 
-class RouterModelConfig(Section):
-    """Nightly training of the learned router (academy/routing/quality_model.py) and its gate."""
+class LearnedRouterTrainingConfig(Section):
+    """Nightly training of the learned router (academy/routing/learned_router.py) and its gate."""
 
     enabled: bool = True
     min_queries: int = Field(50, ge=2)  # judged queries needed before a first model is trained
@@ -144,7 +144,7 @@ class EvolutionConfig(Section):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     roles: RolesConfig = Field(default_factory=RolesConfig)
-    router_model: RouterModelConfig = Field(default_factory=RouterModelConfig)
+    learned_router: LearnedRouterTrainingConfig = Field(default_factory=LearnedRouterTrainingConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 

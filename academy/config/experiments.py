@@ -79,7 +79,7 @@ class ReplayConfig(Section):
     judge_rate: float = Field(0.1, ge=0, le=1)
     # The learned router on dispersed traffic (MMLU's median nearest-neighbour similarity is 0.55, so
     # nearly every query is "novel"): a sampled 5% fans out, the rest follow the learned estimate,
-    # which outweighs k=8 noisy neighbours (chosen on GSM8K, seed 0; see README).
+    # which outweighs k=8 noisy neighbours (chosen on GSM8K, seed 0; see docs/benchmarks.md).
     novel_fanout_rate: float = Field(0.05, ge=0, le=1)
     learned_prior_weight: float = Field(30.0, ge=0)
 

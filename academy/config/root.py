@@ -79,7 +79,9 @@ class AcademyConfig(Section):
             return self
         missing = self.cluster.missing()
         if missing:
-            raise ValueError(f"profile 'cluster' needs {', '.join(missing)} (see README 'Scaling out')")
+            raise ValueError(
+                f"profile 'cluster' needs {', '.join(missing)} (see docs/operations.md 'Scaling out')"
+            )
         if not re.match(
             r"^(https?|postgresql(\+\w+)?|mysql(\+\w+)?|databricks)://", self.cluster.mlflow_tracking_uri
         ):

@@ -123,7 +123,7 @@ class ModelConfig(Section):
 
 
 class LearnedRouterConfig(Section):
-    """The learned quality model (academy/routing/quality_model.py), trained nightly on judged traffic
+    """The learned quality model (academy/routing/learned_router.py), trained nightly on judged traffic
     and served from the registry's ``@production`` version of ``registry_name``."""
 
     enabled: bool = True
@@ -134,7 +134,7 @@ class LearnedRouterConfig(Section):
     # With a learned model, a query without a close neighbour is still fanned out (and every answer
     # judged) at this rate; the others are routed on the learned estimate. 1 = every novel query fans
     # out (template-like traffic, the school); dispersed traffic, where almost every query is novel,
-    # needs a low rate to cost less than always-teacher (the replay uses 0.05, see README).
+    # needs a low rate to cost less than always-teacher (the replay uses 0.05, see docs/benchmarks.md).
     novel_fanout_rate: float = Field(1.0, ge=0, le=1)
 
 

@@ -31,7 +31,7 @@ from models.student import format_prompt, format_target
 
 TRAIN_FILE, EVAL_FILE, REGRESSION_FILE = "train.parquet", "eval.parquet", "regression.parquet"
 DATASET_FILES = (TRAIN_FILE, EVAL_FILE, REGRESSION_FILE)
-REPLAY_GAP = -1  # ``gap`` of replayed examples from well-served clusters
+RETENTION_GAP = -1  # ``gap`` of retention rows: examples from well-served clusters, against forgetting
 COLUMNS = [
     "query_id", "query", "prompt", "completion", "completion_reasoning", "answer", "reasoning",
     "weight", "domain", "cluster", "gap", "student", "source_model",
@@ -74,7 +74,7 @@ def winning_examples(snapshot: Snapshot, clusters: pd.Series, config: DatasetCon
 def build_distillation_dataset(
     snapshot: Snapshot, clusters: pd.Series, gaps: GapReport, config: DatasetConfig
 ) -> dict[str, datasets.Dataset]:
-    """``train`` (gap examples plus replay), ``eval`` (held-out gap queries), ``regression``.
+    """``train`` (gap examples plus retention rows), ``eval`` (held-out gap queries), ``regression``.
     Only winners judged at least ``confidence_threshold`` label the two held-out sets."""
     rows = winning_examples(snapshot, clusters, config)
     trusted = rows["weight"] >= config.confidence_threshold
@@ -82,8 +82,10 @@ def build_distillation_dataset(
     in_gap = rows["cluster"].isin(owner)
     gap_rows = rows[in_gap].assign(gap=lambda r: r["cluster"], student=lambda r: r["cluster"].map(owner))
     train = gap_rows[gap_rows["split"] == "train"]
-    replay_pool = rows[~in_gap & (rows["split"] == "train")].sort_values("order")
-    replay = replay_pool.head(round(len(train) * config.replay_fraction)).assign(gap=REPLAY_GAP, student="")
+    retention_pool = rows[~in_gap & (rows["split"] == "train")].sort_values("order")
+    retention = retention_pool.head(round(len(train) * config.retention_fraction)).assign(
+        gap=RETENTION_GAP, student=""
+    )
     regression = (
         rows[(rows["split"] == "eval") & trusted]
         .sort_values("order")
@@ -91,9 +93,9 @@ def build_distillation_dataset(
         .head(config.regression_per_cluster)
     )
     return {
-        "train": to_dataset(pd.concat([train, replay])),
+        "train": to_dataset(pd.concat([train, retention])),
         "eval": to_dataset(gap_rows[(gap_rows["split"] == "eval") & trusted[in_gap]]),
-        "regression": to_dataset(regression.assign(gap=REPLAY_GAP, student="")),
+        "regression": to_dataset(regression.assign(gap=RETENTION_GAP, student="")),
     }
 
 

@@ -35,7 +35,7 @@ from academy.evolution.snapshot import Snapshot, read_snapshot
 from academy.judges.base import JudgeRequest, build_judge
 from academy.judges.cheap import VERIFIER_FEATURES, batch_features
 from academy.judges.delegation import STATE_FILE, ClusterDecision, DelegationError, DelegationState
-from academy.routing.quality_model import fit_logistic_head
+from academy.routing.learned_router import fit_logistic_head
 from registry.model_registry import DELEGATION_KIND, ModelNotFound, ModelRegistry
 
 WORK_DIR = "delegation"  # under paths.home/nightly

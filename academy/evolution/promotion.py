@@ -23,7 +23,7 @@ Gate: a candidate goes candidate -> staging -> production only if all hold.
   Each group is a separate test at about ``alpha``: a candidate whose drops are at most
   ``max_regression`` in every one of ``G`` groups is refused with probability at most about
   ``G * alpha``. A larger drop is refused with the power its group's size allows, so a small
-  group can hide a real drop (tests/test_gate.py measures both rates).
+  group can hide a real drop (tests/unit/test_gate.py measures both rates).
 * Optionally the candidate reaches ``min_teacher_ratio`` of the teacher's gap score (a point
   comparison: the teacher is an upper reference, not an opponent).
 

@@ -25,8 +25,8 @@ from academy.evolution.evaluation import EvalResult, logged_predictions, score_p
 from academy.evolution.evidence import log_evaluation_evidence
 from academy.evolution.gaps import GapReport, cluster_queries, mine_gaps, read_gaps, write_gaps
 from academy.evolution.layout import NightLayout
+from academy.evolution.learned_router import train_learned_router as train_learned_router
 from academy.evolution.promotion import GateDecision, next_role, quality_gate
-from academy.evolution.router_model import train_router_model as train_router_model
 from academy.evolution.scoring import (
     JudgedShard,
     aggregate,
@@ -226,14 +226,14 @@ def spawn_examples(cfg: AcademyConfig, gaps: list[int]) -> int:
     if not (layout.distill / ds.TRAIN_FILE).is_file():
         return cfg.evolution.gaps.min_queries
     datasets.disable_progress_bars()
-    return len(st.student_splits(ds.read_datasets(layout.distill), gaps, replay=False)[0])
+    return len(st.student_splits(ds.read_datasets(layout.distill), gaps, retention=False)[0])
 
 
 def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False) -> dict[str, Any]:
     """Train ``student``'s candidate on its gaps from its production weights. A spawned student
     starts from the configured generalist's production weights (``gaps.spawn_from: weights``: a
     specialist, see academy/evolution/specialists.py) or fresh with its tokenizer (``scratch``).
-    Only a configured generalist replays well-served traffic: a specialist learns its region."""
+    Only a configured generalist also learns the retention rows (well-served traffic): a specialist learns its region."""
     layout, registry = NightLayout.of(cfg), ModelRegistry.from_config(cfg)
     work = layout.candidate(student)
     generalist = is_generalist(cfg, student)
@@ -249,7 +249,7 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     else:
         base, incumbent = st.production_dir(registry, cfg, student, layout.registry_cache)
     datasets.disable_progress_bars()
-    train, _ = st.student_splits(ds.read_datasets(layout.distill), gaps, replay=generalist and not spawn)
+    train, _ = st.student_splits(ds.read_datasets(layout.distill), gaps, retention=generalist and not spawn)
     if len(train) == 0:
         raise ValueError(f"no training examples for {student} in gaps {gaps}")
     peer = st.pick_peer(registry, student, layout.registry_cache)
@@ -284,7 +284,7 @@ def held_out(cfg: AcademyConfig, gaps: list[int]) -> tuple[datasets.Dataset, dat
     """(the gaps' eval rows, the regression rows of every domain) a candidate is judged on."""
     datasets.disable_progress_bars()
     splits = ds.read_datasets(NightLayout.of(cfg).distill)
-    return st.student_splits(splits, gaps, replay=False)[1], splits["regression"]
+    return st.student_splits(splits, gaps, retention=False)[1], splits["regression"]
 
 
 def of_domain(data: datasets.Dataset, domain: str) -> datasets.Dataset:

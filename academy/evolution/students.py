@@ -16,7 +16,7 @@ import datasets
 import numpy as np
 
 from academy.config import AcademyConfig, GateConfig, ModelConfig
-from academy.evolution.dataset import REPLAY_GAP
+from academy.evolution.dataset import RETENTION_GAP
 from academy.evolution.evaluation import EvalResult, Generate
 from academy.evolution.gaps import GapReport
 from academy.evolution.promotion import GateDecision
@@ -83,10 +83,10 @@ def spawn_name(existing: list[str]) -> str:
 
 
 def student_splits(
-    splits: dict[str, datasets.Dataset], gaps: list[int], replay: bool
+    splits: dict[str, datasets.Dataset], gaps: list[int], retention: bool
 ) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """(train, eval) rows of these gaps; replay rows of well-served clusters when ``replay``."""
-    wanted = set(gaps) | ({REPLAY_GAP} if replay else set())
+    """(train, eval) rows of these gaps; plus the retention rows of well-served clusters when ``retention``."""
+    wanted = set(gaps) | ({RETENTION_GAP} if retention else set())
     train = splits["train"]
     evaluation = splits["eval"]
     return (

@@ -3,7 +3,7 @@
 A bucket holds up to ``capacity`` requests and refills at ``rate`` per second, so short bursts pass
 and a sustained rate above the limit is refused with the exact wait until the next request would fit
 (the 429's ``Retry-After``). Buckets live in the router process: with several router processes each
-enforces the limit on its own share (README, "Gateway").
+enforces the limit on its own share (docs/gateway.md).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from academy.replay.memory_store import MemoryTrafficStore
 from academy.replay.sets import ReplaySet
 from academy.routing import ROUTER_CLS, Router, RouteRequest
 from academy.routing.evidence import Judged
-from academy.routing.quality_model import judged_matrix, train_and_gate
+from academy.routing.learned_router import judged_matrix, train_and_gate
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 
 TENANT = "replay"
@@ -237,7 +237,7 @@ class _OnlineTrainer:
 
     def __init__(self, config: AcademyConfig) -> None:
         self.replay = config.replay
-        self.training = config.evolution.router_model
+        self.training = config.evolution.learned_router
         self.next_at = self.replay.warmup_queries
         self.log: list[dict[str, float | int | bool | str]] = []
 
@@ -256,14 +256,14 @@ class _OnlineTrainer:
             return
         candidate, gate = train_and_gate(
             data,
-            router.quality_model,
+            router.learned_router,
             holdout_fraction=self.training.holdout_fraction,
             margin=self.training.margin,
             l2=self.training.l2,
             min_rows=self.training.min_rows,
         )
         if gate.passed:
-            router.quality_model = candidate
+            router.learned_router = candidate
         self.log.append(
             {"after_queries": routed, "judged_queries": len(data), "promoted": gate.passed, **gate.metrics()}
         )

@@ -5,7 +5,7 @@ about 100,000 routed requests: through LanceDB each log is a merge (~25 ms), whi
 take the benchmark past its 10-minute budget. This store keeps the same contract the router uses
 (``log``, ``asearch``, ``pending_rows``, maintenance hooks) with exact cosine search in numpy, and
 validates every request with the real store's ``prepare_request``, so the judged scores a
-neighbour carries are derived exactly as LanceDB stores them. ``tests/test_replay.py`` checks
+neighbour carries are derived exactly as LanceDB stores them. ``tests/unit/test_replay.py`` checks
 that a stream routed through both stores makes the same decisions.
 """
 

@@ -45,7 +45,7 @@ from academy.routing.dispatch import (
     serve_chain,
 )
 from academy.routing.evidence import Judged, explore_probability, known_short
-from academy.routing.quality_model import QualityModel
+from academy.routing.learned_router import LearnedRouter
 from academy.routing.recording import record, request_records
 
 __all__ = [
@@ -142,9 +142,9 @@ class AcademyRouter(Router):
             estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper, prior)
         return estimates
 
-    def learned_model(self) -> QualityModel | None:
+    def learned_model(self) -> LearnedRouter | None:
         """The registry's learned quality model, when one is loaded and enabled in config."""
-        return self.quality_model if self.config.learned.enabled else None
+        return self.learned_router if self.config.learned.enabled else None
 
     def _fans_out(self, request: RouteRequest, max_similarity: float | None, learned: bool) -> bool:
         """Novel (no close neighbour) queries fan out; with a learned model only a sampled share

@@ -18,7 +18,7 @@ from academy.judges.base import Judge, Judgement
 from academy.judges.delegation import JudgePanel
 from academy.plugins import PluginRegistry
 from academy.routing.evidence import EvidenceIndex
-from academy.routing.quality_model import QualityModel
+from academy.routing.learned_router import LearnedRouter
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 from academy.wal import TrafficLog
 
@@ -120,7 +120,7 @@ class Router(abc.ABC):
         # to the store itself after the response (the replay harness, ``store.wal: false``).
         self.traffic_log: TrafficLog | None = None
         # The learned quality model the registry serves (set by the registry watcher or a benchmark).
-        self.quality_model: QualityModel | None = None
+        self.learned_router: LearnedRouter | None = None
         # Who judges instead of the supervisor where it was delegated (academy/judges/delegation.py);
         # None: the supervisor judges everything.
         self.panel: JudgePanel | None = None

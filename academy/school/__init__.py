@@ -16,7 +16,7 @@ whatever the domain.
 The package's modules: ``examples`` (data types, query normal form), ``domains`` (constant tables),
 ``templates`` (templates and their parsers), ``solvers``, ``generator`` (``School``) and ``traces``
 (JSONL). Every public name is importable from ``academy.school``, and so are the private tables
-the school writes queries and answers from, which ``tests/test_demo_contract.py`` hashes.
+the school writes queries and answers from, which ``tests/unit/test_demo_contract.py`` hashes.
 """
 
 from academy.school.domains import _COUNTRY_ALIASES as _COUNTRY_ALIASES

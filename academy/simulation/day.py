@@ -17,10 +17,10 @@ from academy.config import AcademyConfig, JudgeConfig
 from academy.evolution.snapshot import UNKNOWN_DOMAIN
 from academy.judges import JudgeRequest
 from academy.judges.reference import ReferenceJudge
+from academy.route_batch import route_examples
 from academy.routing import RouteResult
 from academy.runtime import Runtime
 from academy.school import Example, TraceSource
-from academy.traffic import route_examples
 
 CONCURRENCY = 8
 

@@ -48,7 +48,7 @@ def _pct(value: float | None) -> str:
 
 def markdown_summary(result: dict[str, Any]) -> str:
     """Policies x (cost, quality) vs always-teacher, last day and overall: the Prefect artifact and
-    the table README quotes."""
+    the table docs/benchmarks.md quotes."""
     days = result["per_day"]
     lines = [
         f"Simulated week: {result['days']} days, {result['wall_seconds']} s wall, peak RSS {result['peak_rss_mib']} MiB.",

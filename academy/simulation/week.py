@@ -28,7 +28,7 @@ from academy.config import AcademyConfig
 from academy.evolution.students import local_students
 from academy.simulation import accounting as acc
 from academy.simulation.day import Answers, Served, run_day
-from academy.simulation.traffic import DayPlan, initial_domains, plan_week
+from academy.simulation.workload import DayPlan, initial_domains, plan_week
 
 MARKER = ".academy-demo"  # only a folder holding this is ever wiped by the demo
 STATIC_HOME = "static"

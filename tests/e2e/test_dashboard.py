@@ -1,7 +1,7 @@
 """The live dashboard: auth, the JSON API and the page in a real headless Chromium against the real
 server on a seeded home (traffic over several days, registry history with a rollback, a gap report).
 The browser test saves a screenshot in its temporary directory; with
-``ACADEMY_DASHBOARD_SCREENSHOT=docs/dashboard.png`` it refreshes the README's (so `make test` leaves
+``ACADEMY_DASHBOARD_SCREENSHOT=docs/dashboard.png`` it refreshes the docs' screenshot (so `make test` leaves
 the checkout clean). The panel functions on known data: tests/unit/test_dashboard.py."""
 
 from __future__ import annotations

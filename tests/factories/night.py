@@ -8,9 +8,9 @@ import asyncio
 from pathlib import Path
 
 from academy.config import AcademyConfig
+from academy.route_batch import route_examples
 from academy.runtime import Runtime
 from academy.school import School
-from academy.traffic import route_examples
 from tests.factories import make_config
 
 DOMAIN = "units"  # learnable by a tiny student in a few hundred steps (~0.5 exact match from 0)

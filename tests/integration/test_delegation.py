@@ -28,8 +28,8 @@ from academy.judges import build_judge
 from academy.judges.delegation import ClusterDecision, DelegationState, JudgePanel
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 from tests.factories import make_config
-from tests.factories.router_model import CENTERS
-from tests.factories.router_model import near as _near
+from tests.factories.learned_router import CENTERS
+from tests.factories.learned_router import near as _near
 
 NAME = "academy-delegation"
 
@@ -172,7 +172,7 @@ def test_router_judges_a_novel_fan_out_with_the_delegate_and_audits(tmp_path):
     an audited request by the supervisor; both are logged under the judge that judged them."""
     from academy.routing.base import RouteRequest
     from academy.runtime import Runtime
-    from tests.factories.router_model import StubEmbedder
+    from tests.factories.learned_router import StubEmbedder
 
     state = DelegationState(
         "reference", np.stack(CENTERS), [ClusterDecision("ensemble", "granted"), ClusterDecision(None, "no")]

@@ -15,7 +15,7 @@ from academy.config import DelegationConfig, JudgeConfig
 from academy.evolution.delegation import agreement, agreement_table, decide
 from academy.judges import JudgeRequest, build_judge
 from academy.judges.delegation import ClusterDecision, DelegationState, JudgePanel
-from tests.factories.router_model import CENTERS
+from tests.factories.learned_router import CENTERS
 
 
 def judged(judge: str, requests: list[JudgeRequest]) -> list[float]:

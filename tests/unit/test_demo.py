@@ -12,8 +12,8 @@ from academy.config import DemoConfig, load_config
 from academy.school import School
 from academy.simulation import accounting as acc
 from academy.simulation.day import Answers, Served
-from academy.simulation.traffic import drift_templates, initial_domains, school_week
 from academy.simulation.week import demo_config, fresh_home, night_costs, static_config
+from academy.simulation.workload import drift_templates, initial_domains, school_week
 from tests.factories import REPO
 
 

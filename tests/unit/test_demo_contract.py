@@ -3,7 +3,7 @@ better, not because the benchmark changed under them.
 
 Every value below is read from the shipped academy.yaml (through ``load_config``), so an edit of
 the file breaks this test. A change here changes the benchmark: make it only on purpose, update the
-frozen value, and justify it in README ("The demo"), since earlier figures stop being comparable.
+frozen value, and justify it in docs/benchmarks.md ("The demo: a simulated week"), since earlier figures stop being comparable.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import pytest
 
 from academy import school
 from academy.config import AcademyConfig, load_config
-from academy.simulation.traffic import initial_domains
 from academy.simulation.week import demo_config, plan
+from academy.simulation.workload import initial_domains
 from tests.factories import REPO
 
 # sha256 of the school's templates and constant tables (see school_tables). A change here changes
-# the benchmark and must be justified in README.
+# the benchmark and must be justified in docs/benchmarks.md.
 SCHOOL_TABLES_SHA256 = "11559844ecceefe4f00330833c80d5a7a005069822986efcd269105df6497167"
 # sha256 of the (query, reference, domain) of the week's queries for demo.seed 0: day 1 alone, and
 # all seven days (new domain and drift included). A change here changes the benchmark and must be
-# justified in README.
+# justified in docs/benchmarks.md.
 DAY1_QUERIES_SHA256 = "75bbfd10814f7d42ad1cf7434d1ee551d54dfcd637f56c9435d752e15e526e7e"
 WEEK_QUERIES_SHA256 = "ad10c2393f1f594d88570c0d9c6210286a7d1f31d498bde84fcf334457814779"
 

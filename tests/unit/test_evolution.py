@@ -193,7 +193,7 @@ def test_distillation_dataset(traffic, tmp_path):
     snapshot = read_snapshot(tmp_path / "snap")
     clusters = cluster_queries(snapshot, ScoringConfig(clusters=2))
     report = mine_gaps(snapshot, clusters, aggregate(snapshot, clusters), GapsConfig(min_queries=10))
-    config = DatasetConfig(eval_fraction=0.25, replay_fraction=0.5, regression_per_cluster=5)
+    config = DatasetConfig(eval_fraction=0.25, retention_fraction=0.5, regression_per_cluster=5)
     splits = build_distillation_dataset(snapshot, clusters, report, config)
     train, held_out = splits["train"].to_pandas(), splits["eval"].to_pandas()
     gap_train = train[train["gap"] >= 0]

@@ -128,7 +128,7 @@ KUBERNETES_JOB_VARIABLES = {
 
 
 def test_kubernetes_pool_job_variables_are_template_variables(project):
-    """The documented Kubernetes pool (README "Scaling out") names only variables the worker fills."""
+    """The documented Kubernetes pool (docs/operations.md "Scaling out") names only variables the worker fills."""
     pool = project["definitions"]["kubernetes_pool"]
     assert pool["name"] != POOL
     variables = pool["job_variables"]

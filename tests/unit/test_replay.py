@@ -1,5 +1,5 @@
 """The replay benchmark's parts: the learned quality model and its gate, the RouteLLM and shared data
-sets, and the command's refusals (academy/routing/quality_model.py, academy/replay/sets.py). The
+sets, and the command's refusals (academy/routing/learned_router.py, academy/replay/sets.py). The
 router learning online from a stream: tests/integration/test_replay.py."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from academy.config import AcademyConfig, RouterConfig
 from academy.outcomes import RecordedOutcomes
 from academy.replay.sets import MIXTRAL, STRONG, load_set
 from academy.routing.academy_policy import Estimate, blend_learned
-from academy.routing.quality_model import (
-    QualityModel,
+from academy.routing.learned_router import (
+    LearnedRouter,
     brier,
-    fit_quality_model,
+    fit_learned_router,
     judged_matrix,
     mean_model,
     train_and_gate,
@@ -33,13 +33,13 @@ SHARED = REPO.parent / "shared" / "data"
 def test_quality_heads_learn_where_each_model_is_right_and_round_trip(tmp_path):
     data, vectors = two_model_set(400)
     matrix = judged_matrix((v, data.models, s.tolist()) for v, s in zip(vectors, data.scores))
-    model = fit_quality_model(matrix, l2=1.0)
+    model = fit_learned_router(matrix, l2=1.0)
     predicted = model.predict(vectors)
     weak = predicted[:, model.models.index(MIXTRAL)]
     cluster0 = data.scores[:, 1] == 1
     assert weak[cluster0].mean() > 0.8 and weak[~cluster0].mean() < 0.2
     assert brier(model, matrix) < brier(mean_model(matrix), matrix) / 3
-    loaded = QualityModel.load(model.save(tmp_path / "m"))
+    loaded = LearnedRouter.load(model.save(tmp_path / "m"))
     np.testing.assert_allclose(loaded.predict(vectors[:5]), model.predict(vectors[:5]))
     assert loaded.rows == {STRONG: 400, MIXTRAL: 400}
 

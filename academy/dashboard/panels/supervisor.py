@@ -110,7 +110,7 @@ def supervisor_panel(
         figure("judge cost (USD)", rnd(calls["cost"].sum(), USD), USD),
     ]
     notes = [f"Supervisor: the configured judge {supervisor!r}; other judge names are cheap judges it "
-             "delegated to (see README, 'Delegating the supervisor'). Calls count on the day of the "
+             "delegated to (see docs/nightly-evolution.md, 'Delegating the supervisor'). Calls count on the day of the "
              "query judged, online and in the nightly monitoring."]  # fmt: skip
     return panel("supervisor", title, summary=summary, notes=notes, charts=charts,
                  tables=[{"id": "supervisor-table", "title": "Per day", "columns": columns, "rows": rows}])  # fmt: skip

@@ -1,4 +1,4 @@
-"""The nightly step that retrains the learned router (``academy.routing.quality_model``).
+"""The nightly step that retrains the learned router (``academy.routing.learned_router``).
 
 From the night's snapshot: every judged answer (a judge score, no error) joined to its query's
 embedding, queries in logging order so the newest are the gate's held-out set. The candidate is
@@ -6,7 +6,7 @@ fitted on the older queries and must beat the serving model (the registry's ``@p
 version of ``router.learned.registry_name``; the per-model mean score when none serves yet) on the
 newest ones. Every candidate is registered as a new version, with its params and gate metrics; the
 gate moves it candidate -> staging -> production, or to rejected, exactly as a student's. The
-router loads the ``@production`` version (``academy.registry_watch.QualityModelWatcher``).
+router loads the ``@production`` version (``academy.registry_watch.LearnedRouterWatcher``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import pandas as pd
 from academy.config import AcademyConfig
 from academy.evolution.layout import NightLayout
 from academy.evolution.snapshot import Snapshot, read_snapshot
-from academy.routing.quality_model import (
+from academy.routing.learned_router import (
     JudgedMatrix,
-    QualityModel,
-    QualityModelError,
+    LearnedRouter,
+    LearnedRouterError,
     judged_matrix,
     train_and_gate,
 )
@@ -34,7 +34,7 @@ from registry.model_registry import ROUTER_MODEL_FILE, ModelNotFound, ModelRegis
 
 log = logging.getLogger(__name__)
 
-WORK_DIR = "router_model"  # under paths.home/nightly: tonight's candidate before it is registered
+WORK_DIR = "learned_router"  # under paths.home/nightly: tonight's candidate before it is registered
 
 
 def training_matrix(snapshot: Snapshot) -> JudgedMatrix:
@@ -65,7 +65,7 @@ def _no_error(errors: pd.Series) -> pd.Series:
 
 def production_model(
     registry: ModelRegistry, name: str, cache_dir: Any
-) -> tuple[QualityModel | None, int | None, str | None]:
+) -> tuple[LearnedRouter | None, int | None, str | None]:
     """(the ``@production`` quality model, its version, why it could not be used) of ``name``."""
     if not registry.exists():
         return None, None, None
@@ -77,8 +77,8 @@ def production_model(
         return None, None, None
     try:
         path = registry.download(name, info.version, cache_dir, ROUTER_MODEL_FILE)
-        return QualityModel.load(path), info.version, None
-    except QualityModelError as exc:  # a broken incumbent: the candidate is gated against the mean model
+        return LearnedRouter.load(path), info.version, None
+    except LearnedRouterError as exc:  # a broken incumbent: the candidate is gated against the mean model
         log.warning(
             "router model: %s v%s cannot be loaded (%s); gating against the mean model",
             name,
@@ -88,18 +88,18 @@ def production_model(
         return None, info.version, str(exc)
 
 
-def train_router_model(cfg: AcademyConfig, night: str = "") -> dict[str, Any]:
+def train_learned_router(cfg: AcademyConfig, night: str = "") -> dict[str, Any]:
     """Train tonight's router quality model, register it and gate it; returns a JSON-able summary
     (``{"skipped": reason}`` when disabled or with too little judged traffic)."""
-    settings = cfg.evolution.router_model
+    settings = cfg.evolution.learned_router
     name = cfg.router.learned.registry_name
     if not settings.enabled:
-        return {"skipped": "evolution.router_model.enabled is false"}
+        return {"skipped": "evolution.learned_router.enabled is false"}
     layout = NightLayout.of(cfg)
     data = training_matrix(read_snapshot(layout.snapshot))
     if len(data) < settings.min_queries:
         return {
-            "skipped": f"{len(data)} judged queries < evolution.router_model.min_queries {settings.min_queries}",
+            "skipped": f"{len(data)} judged queries < evolution.learned_router.min_queries {settings.min_queries}",
             "judged_queries": len(data),
         }
     registry = ModelRegistry.from_config(cfg)
@@ -120,7 +120,7 @@ def train_router_model(cfg: AcademyConfig, night: str = "") -> dict[str, Any]:
     candidate.save(work)
     rows = _rows(data)
     metrics = gate.metrics()
-    info = registry.register_router_model(
+    info = registry.register_learned_router(
         name,
         work,
         params={

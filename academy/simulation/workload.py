@@ -1,4 +1,4 @@
-"""The week's traffic: which queries arrive on which day, and what changes during the week.
+"""The week's workload: which queries arrive on which day, and what changes during the week.
 
 School traffic follows ``demo.mix``; ``new_domain`` is absent until ``new_domain_day`` (gap mining
 and spawning must react to it) and from ``drift_day`` on ``drift_domain`` is phrased only with

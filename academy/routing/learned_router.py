@@ -22,17 +22,17 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-WEIGHTS_FILE = "quality_model.npz"
+WEIGHTS_FILE = "quality_model.npz"  # stored file names: kept, so registered versions still load
 META_FILE = "quality_model.json"
 EPS = 1e-6
 
 
-class QualityModelError(ValueError):
+class LearnedRouterError(ValueError):
     """A saved quality model is missing or does not match what the router serves."""
 
 
 @dataclass
-class QualityModel:
+class LearnedRouter:
     """``predict(embeddings)[i, j]`` = expected judge score of ``models[j]`` on query ``i``."""
 
     models: list[str]
@@ -43,7 +43,9 @@ class QualityModel:
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
         if x.shape[1] + 1 != self.weights.shape[1]:
-            raise QualityModelError(f"embedding has {x.shape[1]} dims, the model {self.weights.shape[1] - 1}")
+            raise LearnedRouterError(
+                f"embedding has {x.shape[1]} dims, the model {self.weights.shape[1] - 1}"
+            )
         return _sigmoid(x @ self.weights[:, :-1].T + self.weights[:, -1])
 
     def predict_one(self, embedding: np.ndarray) -> dict[str, float]:
@@ -57,14 +59,16 @@ class QualityModel:
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> QualityModel:
+    def load(cls, directory: Path) -> LearnedRouter:
         try:
             meta = json.loads((directory / META_FILE).read_text())
             weights = np.load(directory / WEIGHTS_FILE)["weights"]
         except (OSError, KeyError, ValueError) as exc:
-            raise QualityModelError(f"no quality model at {directory}: {exc}") from None
+            raise LearnedRouterError(f"no quality model at {directory}: {exc}") from None
         if weights.shape[0] != len(meta["models"]):
-            raise QualityModelError(f"{directory}: {weights.shape[0]} heads for {len(meta['models'])} models")
+            raise LearnedRouterError(
+                f"{directory}: {weights.shape[0]} heads for {len(meta['models'])} models"
+            )
         return cls(list(meta["models"]), weights, dict(meta.get("rows", {})), dict(meta.get("params", {})))
 
 
@@ -106,9 +110,9 @@ def judged_matrix(
     return JudgedMatrix(embeddings, scores, models)
 
 
-def fit_quality_model(
-    data: JudgedMatrix, l2: float = 1.0, min_rows: int = 20, previous: QualityModel | None = None
-) -> QualityModel:
+def fit_learned_router(
+    data: JudgedMatrix, l2: float = 1.0, min_rows: int = 20, previous: LearnedRouter | None = None
+) -> LearnedRouter:
     """One head per model on the rows where that model was judged; warm-started from ``previous``."""
     dim = data.embeddings.shape[1]
     weights = np.zeros((len(data.models), dim + 1))
@@ -119,10 +123,10 @@ def fit_quality_model(
         rows[model] = int(seen.sum())
         start = _previous_head(previous, model, dim)
         weights[j] = fit_logistic_head(x, y, l2, start) if _fittable(y, min_rows) else _constant_head(y, dim)
-    return QualityModel(data.models, weights, rows, {"l2": l2, "min_rows": min_rows})
+    return LearnedRouter(data.models, weights, rows, {"l2": l2, "min_rows": min_rows})
 
 
-def brier(model: QualityModel, data: JudgedMatrix) -> float:
+def brier(model: LearnedRouter, data: JudgedMatrix) -> float:
     """Mean squared error of the predicted scores on the judged cells (lower is better): the gate's metric."""
     predicted = predictions_for(model, data)
     seen = ~np.isnan(data.scores) & ~np.isnan(predicted)
@@ -131,7 +135,7 @@ def brier(model: QualityModel, data: JudgedMatrix) -> float:
     return float(np.mean((predicted[seen] - data.scores[seen]) ** 2))
 
 
-def predictions_for(model: QualityModel, data: JudgedMatrix) -> np.ndarray:
+def predictions_for(model: LearnedRouter, data: JudgedMatrix) -> np.ndarray:
     """``model``'s predictions aligned to ``data.models`` (NaN for a model it does not know)."""
     out = np.full(data.scores.shape, np.nan)
     if len(data) == 0:
@@ -154,7 +158,7 @@ def _constant_head(y: np.ndarray, dim: int) -> np.ndarray:
     return head
 
 
-def _previous_head(previous: QualityModel | None, model: str, dim: int) -> np.ndarray:
+def _previous_head(previous: LearnedRouter | None, model: str, dim: int) -> np.ndarray:
     if previous is None or model not in previous.models or previous.weights.shape[1] != dim + 1:
         return np.zeros(dim + 1)
     return previous.weights[previous.models.index(model)].copy()
@@ -197,28 +201,28 @@ class GateResult:
         }
 
 
-def mean_model(data: JudgedMatrix, dim: int = 384) -> QualityModel:
+def mean_model(data: JudgedMatrix, dim: int = 384) -> LearnedRouter:
     """The router without a learned model knows each model's mean judged score, nothing per query:
     the incumbent a first candidate must beat."""
     heads = [_constant_head(col[~np.isnan(col)], dim) for col in data.scores.T]
-    return QualityModel(list(data.models), np.vstack(heads) if heads else np.zeros((0, dim + 1)))
+    return LearnedRouter(list(data.models), np.vstack(heads) if heads else np.zeros((0, dim + 1)))
 
 
 def train_and_gate(
     data: JudgedMatrix,
-    incumbent: QualityModel | None,
+    incumbent: LearnedRouter | None,
     *,
     holdout_fraction: float = 0.2,
     margin: float = 0.0,
     l2: float = 1.0,
     min_rows: int = 20,
-) -> tuple[QualityModel, GateResult]:
+) -> tuple[LearnedRouter, GateResult]:
     """Fit a candidate on all but the newest ``holdout_fraction`` of judged queries (``data`` is in
     logging order) and compare its Brier score there with the incumbent's (the mean-score model
     when nothing serves yet): the same held-out traffic, so the better predictor of tomorrow wins."""
     held = max(1, int(len(data) * holdout_fraction)) if len(data) > 1 else 0
     older, newest = np.arange(len(data) - held), np.arange(len(data) - held, len(data))
-    candidate = fit_quality_model(data.take(older), l2=l2, min_rows=min_rows, previous=incumbent)
+    candidate = fit_learned_router(data.take(older), l2=l2, min_rows=min_rows, previous=incumbent)
     baseline = incumbent if incumbent is not None else mean_model(data.take(older), data.embeddings.shape[1])
     held_out = data.take(newest)
     cand, inc = brier(candidate, held_out), brier(baseline, held_out)

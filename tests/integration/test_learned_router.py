@@ -1,4 +1,4 @@
-"""The learned router's nightly cycle: judged traffic -> ``train_router_model`` (Prefect flows on a
+"""The learned router's nightly cycle: judged traffic -> ``train_learned_router`` (Prefect flows on a
 temporary home, MLflow SQLite) -> a gated registry version -> the router loads ``@production``.
 
 Traffic: queries in two embedding clusters, interleaved in time. model-a is right in cluster 1 and
@@ -20,30 +20,30 @@ import yaml
 
 from academy.config import AcademyConfig
 from academy.evolution import steps
-from academy.evolution.router_model import training_matrix
+from academy.evolution.learned_router import training_matrix
 from academy.evolution.snapshot import read_snapshot
-from academy.registry_watch import QualityModelWatcher, RegistryWatcher
-from academy.routing.quality_model import META_FILE, QualityModel
+from academy.registry_watch import LearnedRouterWatcher, RegistryWatcher
+from academy.routing.learned_router import META_FILE, LearnedRouter
 from academy.runtime import Runtime
 from academy.school import School
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 from registry.model_registry import ROUTER_MODEL_FILE, STUDENT_KIND, ModelRegistry
 from tests.factories import make_config
-from tests.factories.router_model import CENTERS, DIM, StubEmbedder
-from tests.factories.router_model import near as _near
+from tests.factories.learned_router import CENTERS, DIM, StubEmbedder
+from tests.factories.learned_router import near as _near
 
 NAME = "academy-router"
 QUERIES = 160  # 80 per cluster; the newest 20% (32) are the gate's held-out set
 FLIP = 0.1
 
 
-def router_config(home: Path, **router_model: object) -> AcademyConfig:
+def router_config(home: Path, **learned_router: object) -> AcademyConfig:
     cfg = make_config(home)
     return AcademyConfig.model_validate(
         cfg.model_dump(mode="json")
         | {
             "paths": {"home": str(home), "data": str(home / "datasets")},
-            "evolution": {"router_model": {"min_queries": 40, "min_rows": 10} | router_model},
+            "evolution": {"learned_router": {"min_queries": 40, "min_rows": 10} | learned_router},
         }
     )
 
@@ -79,8 +79,8 @@ def seed_traffic(cfg: AcademyConfig) -> None:
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory, prefect_harness):
-    """Judged traffic, then the score_traffic and train_router_model flows (version 1)."""
-    from flows.nightly import score_traffic, train_router_model
+    """Judged traffic, then the score_traffic and train_learned_router flows (version 1)."""
+    from flows.nightly import score_traffic, train_learned_router
 
     home = tmp_path_factory.mktemp("router-night")
     cfg = router_config(home)
@@ -88,14 +88,14 @@ def night(tmp_path_factory, prefect_harness):
     config_path = home / "academy.yaml"
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     scoring = score_traffic(config_path=str(config_path), home=str(home))
-    first = train_router_model(config_path=str(config_path), home=str(home), night="n1")
+    first = train_learned_router(config_path=str(config_path), home=str(home), night="n1")
     return {"cfg": cfg, "home": home, "scoring": scoring, "first": first}
 
 
 @pytest.fixture(scope="module")
 def second(night):
     """A second night whose margin no candidate can pass: version 2, rejected."""
-    return steps.train_router_model(router_config(night["home"], margin=1.0), night="n2")
+    return steps.train_learned_router(router_config(night["home"], margin=1.0), night="n2")
 
 
 def test_training_matrix_is_the_judged_answers_in_logging_order(night) -> None:
@@ -152,7 +152,7 @@ def test_registered_model_separates_the_clusters(night, tmp_path) -> None:
     registry = ModelRegistry.from_config(night["cfg"])
     path = registry.download(NAME, 1, tmp_path)  # the router kind needs no MLmodel file
     assert ROUTER_MODEL_FILE == META_FILE and (path / META_FILE).is_file()
-    model = QualityModel.load(path)
+    model = LearnedRouter.load(path)
     assert model.models == ["model-a", "model-b", "teacher"]
     rng = np.random.default_rng(42)  # unseen queries of each cluster
     first, second = (model.predict(_near(c, rng, 50)) for c in CENTERS)
@@ -174,7 +174,7 @@ def test_a_candidate_that_misses_the_margin_is_registered_but_rejected(night, se
     assert rejection["metrics"]["incumbent_brier"] == pytest.approx(second["metrics"]["incumbent_brier"])
 
 
-def test_status_lists_the_router_model_and_students_exclude_it(night, second) -> None:
+def test_status_lists_the_learned_router_and_students_exclude_it(night, second) -> None:
     registry = ModelRegistry.from_config(night["cfg"])
     rows = [(v.name, v.version, v.stage, v.aliases, v.role) for v in registry.status()]
     assert rows == [(NAME, 1, "production", ["production"], "router"), (NAME, 2, "rejected", [], "router")]
@@ -184,13 +184,13 @@ def test_status_lists_the_router_model_and_students_exclude_it(night, second) ->
 
 def test_skips_when_disabled_or_with_too_little_judged_traffic(night) -> None:
     home = night["home"]
-    assert steps.train_router_model(router_config(home, enabled=False)) == {
-        "skipped": "evolution.router_model.enabled is false"
+    assert steps.train_learned_router(router_config(home, enabled=False)) == {
+        "skipped": "evolution.learned_router.enabled is false"
     }
-    skipped = steps.train_router_model(router_config(home, min_queries=QUERIES + 1))
+    skipped = steps.train_learned_router(router_config(home, min_queries=QUERIES + 1))
     assert (
         skipped["judged_queries"] == QUERIES
-        and f"< evolution.router_model.min_queries {QUERIES + 1}" in (skipped["skipped"])
+        and f"< evolution.learned_router.min_queries {QUERIES + 1}" in (skipped["skipped"])
     )
 
 
@@ -198,18 +198,18 @@ def test_runtime_loads_production_into_the_router_without_an_hf_backend(night, s
     cfg = night["cfg"]
     runtime = Runtime.build(cfg, embedder=StubEmbedder())
     assert runtime.watcher is None and runtime.model_watcher is not None  # no hf model, a learned router
-    assert runtime.router.quality_model is None
+    assert runtime.router.learned_router is None
 
     async def run() -> None:
         await runtime.start_watcher()
         assert runtime.model_watcher.running and runtime.model_watcher.version == 1
-        model = runtime.router.quality_model
-        assert isinstance(model, QualityModel) and model.models == ["model-a", "model-b", "teacher"]
+        model = runtime.router.learned_router
+        assert isinstance(model, LearnedRouter) and model.models == ["model-a", "model-b", "teacher"]
         assert runtime.router.learned_model() is model
         assert model.predict_one(CENTERS[0])["model-a"] > 0.6
         assert set(runtime.backends) == {"teacher"}
         assert (
-            await runtime.model_watcher.sync_once() == 1 and runtime.router.quality_model is model
+            await runtime.model_watcher.sync_once() == 1 and runtime.router.learned_router is model
         )  # unchanged
         await runtime.aclose(close_embedder=False)
         assert not runtime.model_watcher.running
@@ -227,35 +227,35 @@ def test_runtime_loads_production_into_the_router_without_an_hf_backend(night, s
 
 
 class Holder:
-    quality_model = None
+    learned_router = None
 
 
 def test_a_missing_or_broken_registry_keeps_the_last_model(night, second, tmp_path) -> None:
     cfg = router_config(tmp_path)
     holder = Holder()
-    watcher = QualityModelWatcher(lambda: ModelRegistry.from_config(cfg), holder, cfg, tmp_path / "cache")
+    watcher = LearnedRouterWatcher(lambda: ModelRegistry.from_config(cfg), holder, cfg, tmp_path / "cache")
     assert asyncio.run(watcher.sync_once()) is None  # no registry: nothing loaded, nothing raised
-    assert holder.quality_model is None and watcher.last_error is None
+    assert holder.learned_router is None and watcher.last_error is None
     assert not (tmp_path / "mlflow.db").exists()  # polling never creates a store
 
     served = router_config(night["home"])
-    watcher = QualityModelWatcher(
+    watcher = LearnedRouterWatcher(
         lambda: ModelRegistry.from_config(served), holder, served, tmp_path / "cache"
     )
     assert asyncio.run(watcher.sync_once()) == 1
-    loaded = holder.quality_model
-    assert isinstance(loaded, QualityModel)
+    loaded = holder.learned_router
+    assert isinstance(loaded, LearnedRouter)
 
     def broken() -> ModelRegistry:
         raise ConnectionError("tracking server down")
 
     watcher.registry_factory, watcher._registry, watcher.version = broken, None, None  # force a reload
     assert asyncio.run(watcher.sync_once()) is None
-    assert holder.quality_model is loaded and "tracking server down" in watcher.last_error
+    assert holder.learned_router is loaded and "tracking server down" in watcher.last_error
 
     # a version that does not fit the router's embeddings is refused; the loaded one stays
-    watcher = QualityModelWatcher(
+    watcher = LearnedRouterWatcher(
         lambda: ModelRegistry.from_config(served), holder, served, tmp_path / "cache", dim=DIM // 2
     )
     assert asyncio.run(watcher.sync_once()) is None
-    assert holder.quality_model is loaded and "the router has 192" in watcher.last_error
+    assert holder.learned_router is loaded and "the router has 192" in watcher.last_error
