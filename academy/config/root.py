@@ -125,6 +125,14 @@ class ConfigError(ValueError):
     """The config file is missing or invalid; the message says where."""
 
 
+# Keys that changed name (one name per concept: docs/architecture.md "Names"): a config that still
+# uses the old name gets told the new one instead of a bare "extra inputs are not permitted".
+RENAMED_KEYS = {
+    "evolution.router_model": "evolution.learned_router",
+    "evolution.dataset.replay_fraction": "evolution.dataset.retention_fraction",
+}
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> AcademyConfig:
     """Load the YAML config (``ACADEMY_CONFIG`` or ./academy.yaml) and apply dotted-key overrides."""
     path = Path(path or os.environ.get("ACADEMY_CONFIG", DEFAULT_CONFIG_FILE))
@@ -140,10 +148,22 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise ConfigError(f"config file {path} not found")
     for dotted, value in (overrides or {}).items():
         _set_dotted(data, dotted, value)
+    renamed = [f"{old} is now {new}" for old, new in RENAMED_KEYS.items() if _has_dotted(data, old)]
+    if renamed:
+        raise ConfigError(f"{path}: renamed keys: {'; '.join(renamed)}")
     try:
         return AcademyConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _has_dotted(data: dict[str, Any], dotted: str) -> bool:
+    node: Any = data
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -45,3 +45,27 @@ def test_duplicate_model_names_rejected():
     model = {"name": "t", "backend": "reference", "role": "teacher", "price_in": 1, "price_out": 1}
     with pytest.raises(ValueError, match="unique"):
         AcademyConfig.model_validate({"models": [model, model]})
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "evolution:\n  router_model: {enabled: true}\n",
+            "evolution.router_model is now evolution.learned_router",
+        ),
+        (
+            "evolution:\n  dataset: {replay_fraction: 0.3}\n",
+            "evolution.dataset.replay_fraction is now evolution.dataset.retention_fraction",
+        ),
+    ],
+)
+def test_a_renamed_key_names_its_new_name(tmp_path, text, message):
+    path = tmp_path / "academy.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    path.write_text(
+        text.replace("router_model", "learned_router").replace("replay_fraction", "retention_fraction")
+    )
+    assert isinstance(load_config(path), AcademyConfig)
