@@ -6,7 +6,10 @@
 #      (md5 of every file);
 #   3. each version makes the routing decisions for a fixed school sample on a copy of that home
 #      (scripts/routing_decisions.py);
-#   4. each version runs `academy bench replay --set mt_bench --set gsm8k --json` (timings dropped).
+#   4. each version runs `academy bench replay --set mt_bench --set gsm8k --json` (timings dropped);
+#   5. each version runs one whole night (`academy evolve run`: scoring, gaps, datasets, training,
+#      evaluation, gate) on a copy of that home: each candidate's eval.json, promotion.json and its
+#      training record (paths and timings dropped).
 # Prints IDENTICAL or the differences for each; exits 1 when any differs. About 10 minutes on 2 cores.
 # The demo's own figures are not deterministic run to run (judging and fan-out race on the event
 # loop), so the demo is compared by its seed-to-seed spread instead (docs/benchmarks.md).
@@ -50,8 +53,19 @@ def drop(x):
     if isinstance(x, list): return [drop(v) for v in x]
     return x
 print(json.dumps(drop(json.load(sys.stdin)), sort_keys=True))' > "$work/replay-$side.json")
+    copy_home "night-$side" "$side"
+    (cd "$src" && PYTHONPATH=$src $py -m academy.cli evolve run -c "$work/night-$side/academy.yaml" \
+        --home "$work/night-$side" > /dev/null 2>&1)
+    (cd "$work/night-$side/nightly/candidates" && for f in */eval.json */promotion.json */train.json; do
+        echo "== $f"; $py -c 'import json,sys
+def drop(x):
+    if isinstance(x, dict):
+        return {k: drop(v) for k, v in x.items() if k not in ("base", "peer") and "seconds" not in k}
+    if isinstance(x, list): return [drop(v) for v in x]
+    return x
+print(json.dumps(drop(json.load(open(sys.argv[1]))), sort_keys=True))' "$f"; done) > "$work/night-$side.txt"
 done
-for what in datasets-%s.md5 decisions-%s.txt replay-%s.json; do
+for what in datasets-%s.md5 decisions-%s.txt replay-%s.json night-%s.txt; do
     a=$work/$(printf "$what" base); b=$work/$(printf "$what" head)
     if cmp -s "$a" "$b"; then echo "$(printf "$what" '*'): IDENTICAL ($(wc -l < "$a") lines)"
     else echo "$(printf "$what" '*'): DIFFERENT"; diff "$a" "$b" | head -20; status=1; fi
