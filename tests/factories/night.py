@@ -54,7 +54,7 @@ def route(cfg: AcademyConfig, embedder, seed: int, n: int) -> list:
 
     async def run():
         runtime = Runtime.build(cfg, embedder=embedder)
-        await runtime.start_watcher()
+        await runtime.start()  # as the server starts: stored evidence loaded, @production versions served
         try:
             results = await route_examples(runtime, examples, TENANT)
             return results, runtime.backends["student-1"].version
