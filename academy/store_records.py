@@ -86,6 +86,7 @@ class AnswerRecord:
     ts: datetime = field(default_factory=_now)
     id: str = ""
     version: str | None = None
+    confidence: float | None = None  # the model's own confidence in the answer (None: not given)
 
 
 @dataclass

@@ -67,6 +67,8 @@ ANSWER_SCHEMA = pa.schema(
         pa.field("error", pa.string(), nullable=True),
         # Registry version of the model that answered (None for unversioned models such as the teacher).
         pa.field("version", pa.string(), nullable=True),
+        # The model's own confidence in its answer (an hf student's lowest token probability).
+        pa.field("confidence", pa.float32(), nullable=True),
     ]
 )
 

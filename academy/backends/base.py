@@ -28,6 +28,9 @@ class Completion:
     reasoning: str | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The model's own confidence in this answer, 0-1 (an hf student: the lowest probability among
+    # the tokens it generated); None when the backend cannot say. The router defers a low one.
+    confidence: float | None = None
 
 
 class BackendOverloaded(RuntimeError):

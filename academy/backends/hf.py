@@ -13,7 +13,8 @@ Options (``models[].options``):
 - ``max_wait_ms`` (2.0): how long the micro-batcher lingers for company when requests queue up.
 
 Weights load lazily on first use, so building the router never pays for a student nobody calls.
-Generation is greedy, left-padded and batched; concurrent requests are merged into one batch by
+Generation is greedy, left-padded and batched, and each answer carries the student's confidence
+(:func:`answer_confidence`), which the router uses to defer an unsure answer to the teacher; concurrent requests are merged into one batch by
 ``academy.batching.MicroBatcher``, whose worker thread runs ``generate`` so the event loop is never
 blocked. ``reload(path, version)`` swaps in new weights (a new registry version) without dropping
 requests; ``version`` is the registry version now serving (None for a plain directory), swapped
@@ -180,11 +181,18 @@ class HFBackend(Backend):
                 do_sample=False,
                 eos_token_id=loaded.stop_ids,
                 pad_token_id=loaded.pad_id,
+                output_scores=True,
+                return_dict_in_generate=True,
             )
-        new_tokens = output[:, enc["input_ids"].shape[1] :].tolist()
+            generated = output.sequences[:, enc["input_ids"].shape[1] :]
+            probabilities = token_probabilities(output.scores, generated).tolist()
+        new_tokens = generated.tolist()
         tokens_in = enc["attention_mask"].sum(dim=1).tolist()
         elapsed = (time.perf_counter() - started) * 1000
-        return [_completion(tok, ids, n_in, loaded, elapsed) for ids, n_in in zip(new_tokens, tokens_in)]
+        return [
+            _completion(tok, ids, n_in, loaded, elapsed, probs)
+            for ids, n_in, probs in zip(new_tokens, tokens_in, probabilities)
+        ]
 
     async def aclose(self) -> None:
         """Stop the batcher thread (after queued prompts) and drop the weights."""
@@ -195,8 +203,35 @@ class HFBackend(Backend):
             await asyncio.to_thread(batcher.close)
 
 
-def _completion(tok: Any, ids: list[int], tokens_in: int, loaded: _Loaded, latency_ms: float) -> Completion:
-    """Cut the generated ids at the first stop token and split answer from reasoning."""
+def token_probabilities(scores: Any, generated: Any) -> Any:
+    """(batch, steps) probability of each token greedy decoding chose, from ``generate``'s
+    per-step logits (``output_scores=True``)."""
+    import torch
+
+    logits = torch.stack(list(scores), dim=1)  # batch, steps, vocab
+    return torch.softmax(logits.float(), dim=-1).gather(2, generated.unsqueeze(-1)).squeeze(-1)
+
+
+def answer_confidence(probabilities: list[float]) -> float | None:
+    """The lowest probability among the tokens generated (reasoning, answer and the stop token).
+
+    Why the minimum: one unsure token is where a tiny student's answer goes wrong. Measured on the
+    day-0 demo student (600 new school queries), it separates right from wrong answers with AUC 0.93
+    over five domains (0.99 on units, 0.98 on reversal) where the mean log-probability gets 0.90
+    (docs/design-notes.md "A student's own confidence")."""
+    return float(min(probabilities)) if probabilities else None
+
+
+def _completion(
+    tok: Any,
+    ids: list[int],
+    tokens_in: int,
+    loaded: _Loaded,
+    latency_ms: float,
+    probabilities: list[float] | None = None,
+) -> Completion:
+    """Cut the generated ids at the first stop token, split answer from reasoning, and score the
+    student's confidence over the tokens kept."""
     stops = set(loaded.stop_ids)
     stopped = False
     for i, token in enumerate(ids):
@@ -214,6 +249,7 @@ def _completion(tok: Any, ids: list[int], tokens_in: int, loaded: _Loaded, laten
         latency_ms=latency_ms,
         reasoning=reasoning,
         extra={"stopped": stopped, "source": loaded.source, "version": loaded.version},
+        confidence=answer_confidence((probabilities or [])[: len(ids)]),
     )
 
 

@@ -110,6 +110,10 @@ class GateConfig(Section):
     min_teacher_ratio: float = Field(0.0, ge=0)  # ... and reach this share of the teacher's score (0 = off)
     auto_production: bool = True  # staging -> production in the same night when the gate passes
     min_spawn_score: float = Field(0.5, ge=0, le=1)  # a spawned student's gap accuracy lower bound >= this
+    # ... or, on the held-out answers it is confident about (confidence >= one of the router's
+    # evidence.defer_thresholds, each tested at alpha / their number), an accuracy lower bound >= this:
+    # the cascade serves only those, so a student that knows part of its gap, and knows which part, pays
+    min_selective_score: float = Field(0.85, ge=0, le=1)
 
 
 class RolesConfig(Section):

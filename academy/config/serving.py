@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from academy.config.base import Role, Section
 
@@ -156,6 +156,21 @@ class EvidenceConfig(Section):
     # chance of shadowing a cheaper model, on a query the teacher serves, where its posterior is
     # confidently below the floor (so a model that improved is found again); 1 where it straddles
     rediscover_rate: float = Field(0.05, ge=0, le=1)
+    # Cascade: a model that reports its confidence (hf students) is also estimated on its answers
+    # whose confidence clears each of these; where one clears the floor, it answers first and an
+    # answer below that threshold is deferred to the teacher. [] = no cascade.
+    defer_thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9])
+    # the model's success rate at a confidence over its k nearest judged answers (its region) counts
+    # as this many judged answers in each neighbourhood's cascade estimate (its prior)
+    calibration_weight: float = Field(8.0, ge=0)
+
+    @field_validator("defer_thresholds")
+    @classmethod
+    def _thresholds_are_probabilities(cls, value: list[float]) -> list[float]:
+        bad = [t for t in value if not 0 < t < 1]
+        if bad:
+            raise ValueError(f"defer_thresholds are confidences strictly between 0 and 1, got {bad}")
+        return value
 
 
 class RouterConfig(Section):

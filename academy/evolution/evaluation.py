@@ -38,6 +38,9 @@ class EvalResult:
     per_domain_n: dict[str, int] = field(default_factory=dict)  # regression examples per domain
     predictions: dict[str, str] = field(default_factory=dict, repr=False)  # query id -> answer
     scores: dict[str, float] = field(default_factory=dict, repr=False)  # query id -> exact match
+    # query id -> the model's confidence in its answer (hf students), so evaluation evidence feeds
+    # the router's cascade estimate as online evidence does
+    confidences: dict[str, float] = field(default_factory=dict, repr=False)
 
     def metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat metric names MLflow accepts (domain names come from users: unsafe characters become _)."""
@@ -50,6 +53,7 @@ class EvalResult:
         data = asdict(self)
         data.pop("predictions")
         data.pop("scores")
+        data.pop("confidences")
         return data
 
 
@@ -59,6 +63,7 @@ def score_predictions(
     predictions: dict[str, str],
     eval_set: datasets.Dataset,
     regression: datasets.Dataset,
+    confidences: dict[str, float] | None = None,
 ) -> EvalResult:
     gap_frame = _scored(eval_set, predictions, "gap")
     domain_frame = _scored(regression, predictions, "domain")
@@ -75,6 +80,7 @@ def score_predictions(
             **dict(zip(gap_frame["query_id"], gap_frame["em"])),
             **dict(zip(domain_frame["query_id"], domain_frame["em"])),
         },
+        confidences=dict(confidences or {}),
     )
 
 

@@ -27,8 +27,11 @@ def log_evaluation_evidence(
     version: str,
     predictions: dict[str, str],
     scores: dict[str, float],
+    confidences: dict[str, float] | None = None,
 ) -> int:
-    """Append one evaluation row per held-out query the version answered; returns rows written."""
+    """Append one evaluation row per held-out query the version answered, with the version's
+    confidence in each answer where it gave one; returns rows written."""
+    confidences = confidences or {}
     rows = queries[queries["id"].isin(scores)].sort_values("id")
     items = []
     for row in rows.itertuples(index=False):
@@ -52,6 +55,7 @@ def log_evaluation_evidence(
             judge_score=score,
             judge_name=EVIDENCE_JUDGE,
             version=version,
+            confidence=confidences.get(row.id),
         )
         items.append((query, [answer]))
     return store.log_many(items)

@@ -15,6 +15,11 @@ Gate: a candidate goes candidate -> staging -> production only if all hold.
 * **With no incumbent** (a spawned student), the candidate's gap exact match must clear
   ``min_spawn_score`` with confidence: its one-sided Clopper-Pearson lower bound at level
   ``alpha`` is at least the bar (equivalently, the exact binomial test against the bar rejects).
+  Or, where its answers carry a confidence and ``thresholds`` are given (the router's cascade),
+  its accuracy on the answers whose confidence clears one threshold reaches
+  ``min_selective_score`` with confidence, each threshold tested at ``alpha / len(thresholds)``
+  so that the error rate stays ``alpha`` (Bonferroni). The router serves a student only where it
+  is confident, so a capitals student that knows 40% of the countries, and knows which, pays.
 * **No group regressed, with confidence.** Per group of regression queries (today the regression
   set's traffic clusters; any grouping works) the gate refuses when the one-sided
   upper confidence bound (level ``alpha``) of the paired difference is below ``-max_regression``:
@@ -45,7 +50,7 @@ falls below the threshold of the role it holds.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -177,7 +182,9 @@ class GateDecision:
     level ``alpha`` each side) and ``margin`` is the bar for: ``difference``, the candidate's gap
     accuracy minus the incumbent's on ``n`` paired queries with discordant counts ``b`` and ``c``
     (bar: ``margin``), or with no incumbent ``accuracy``, the candidate's own gap accuracy on
-    ``n`` queries (bar: ``min_spawn_score``). ``p_value`` is the one-sided exact test's.
+    ``n`` queries (bar: ``min_spawn_score``), or ``selective accuracy``, its accuracy on the ``n``
+    held-out answers it was confident about (bar: ``min_selective_score``). ``p_value`` is the
+    one-sided exact test's.
     """
 
     passed: bool
@@ -227,8 +234,10 @@ def quality_gate(
     config: GateConfig,
     gap_ids: Collection[str] | None = None,
     groups: Mapping[str, Any] | None = None,
+    thresholds: Sequence[float] = (),
 ) -> GateDecision:
     """Decide whether ``candidate`` may replace ``incumbent`` (None: nothing serves there yet).
+    ``thresholds``: the router's cascade confidences, for a spawned student's selective check.
 
     ``gap_ids`` are the held-out gap queries (None: every scored query not in ``groups``);
     ``groups`` maps each regression query id to its group (None: no regression check). Scores
@@ -242,6 +251,12 @@ def quality_gate(
         ids = [q for q in ids if q not in groups]
     if incumbent is None:
         decision = _spawn_check(candidate, ids, alpha, config)
+        if not decision.passed and thresholds and candidate.confidences:
+            selective = _selective_check(candidate, ids, alpha, config, thresholds)
+            if selective.passed:
+                decision = selective
+            else:
+                decision.reasons += selective.reasons
     else:
         decision = _paired_check(candidate, incumbent, ids, alpha, config)
         checks = group_regressions(candidate.scores, incumbent.scores, groups, alpha, config.max_regression)
@@ -307,8 +322,7 @@ def _spawn_check(candidate: EvalResult, ids: list[str], alpha: float, config: Ga
     k = int(sum(candidate.scores[q] >= 0.5 for q in ids))
     bar = config.min_spawn_score
     accuracy = k / n if n else 0.0
-    low = float(stats.beta.ppf(alpha, k, n - k + 1)) if k > 0 else 0.0  # Clopper-Pearson, one-sided
-    high = float(stats.beta.ppf(1 - alpha, k + 1, n - k)) if k < n else 1.0
+    low, high = clopper_pearson(k, n, alpha) if n else (0.0, 1.0)
     p_value = float(stats.binom.sf(k - 1, n, bar)) if n else 1.0  # P(K >= k) at accuracy = bar
     passed = n > 0 and low >= bar
     reason = (
@@ -327,6 +341,39 @@ def _spawn_check(candidate: EvalResult, ids: list[str], alpha: float, config: Ga
         alpha=alpha,
         margin=bar,
     )
+
+
+def clopper_pearson(k: int, n: int, alpha: float) -> tuple[float, float]:
+    """One-sided exact bounds at level ``alpha`` of a success rate seen as ``k`` of ``n``."""
+    low = float(stats.beta.ppf(alpha, k, n - k + 1)) if k > 0 else 0.0
+    high = float(stats.beta.ppf(1 - alpha, k + 1, n - k)) if k < n else 1.0
+    return low, high
+
+
+def _selective_check(
+    candidate: EvalResult, ids: list[str], alpha: float, config: GateConfig, thresholds: Sequence[float]
+) -> GateDecision:
+    """No incumbent, answers with a confidence: the lowest threshold whose confident answers'
+    accuracy has a lower bound (at ``alpha / len(thresholds)``) >= ``min_selective_score``."""
+    level, bar = alpha / len(thresholds), config.min_selective_score
+    tried = []
+    for threshold in sorted(thresholds):
+        sure = [q for q in ids if candidate.confidences.get(q, -1.0) >= threshold]
+        k = int(sum(candidate.scores[q] >= 0.5 for q in sure))
+        low, high = clopper_pearson(k, len(sure), level) if sure else (0.0, 1.0)
+        tried.append(f">= {threshold}: {k}/{len(sure)} [{low:.3f}, {high:.3f}]")
+        if sure and low >= bar:
+            reason = (
+                f"spawned student, selective: {k} of its {len(sure)} held-out answers with confidence "
+                f">= {threshold} right ({len(sure) / len(ids):.0%} of {len(ids)}), lower bound {low:.3f} "
+                f">= min_selective_score {bar} (level {level:.3g})"
+            )
+            return GateDecision(
+                True, [reason], tested="selective accuracy", n=len(sure), difference=k / len(sure),
+                low=low, high=high, alpha=level, margin=bar,
+            )  # fmt: skip
+    reason = f"spawned student, selective: no confidence threshold reaches {bar} ({'; '.join(tried)})"
+    return GateDecision(False, [reason], tested="selective accuracy", alpha=level, margin=bar)
 
 
 def next_role(role: str, win_rates: list[tuple[float, int]], config: RolesConfig) -> tuple[str, str | None]:

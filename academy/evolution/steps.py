@@ -248,6 +248,9 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
             incumbent = None
     else:
         base, incumbent = st.production_dir(registry, cfg, student, layout.registry_cache)
+    incumbent_dir, version = base, incumbent.version if incumbent else None
+    carried = None if spawn else st.carried_candidate(work / MODEL_DIR, version)
+    base = carried or base
     datasets.disable_progress_bars()
     train, _ = st.student_splits(ds.read_datasets(layout.distill), gaps, retention=generalist and not spawn)
     if len(train) == 0:
@@ -265,6 +268,8 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         "gaps": gaps,
         "spawn": spawn,
         "base": str(base),
+        "carried": carried is not None,  # continued from last night's refused candidate
+        "incumbent_dir": str(incumbent_dir),
         "incumbent_version": incumbent.version if incumbent else None,
         "peer": str(peer) if peer else None,
         "examples": len(train),
@@ -305,13 +310,13 @@ def predict_shard(cfg: AcademyConfig, student: str, side: str, domain: str) -> d
     """Greedy answers of ``side``'s model to ``domain``'s held-out queries: {side, domain, predictions}."""
     work = NightLayout.of(cfg).candidate(student)
     record = st.read_json(work / "train.json")
-    model_dir = work / MODEL_DIR if side == CANDIDATE else Path(record["base"])
+    model_dir = work / MODEL_DIR if side == CANDIDATE else Path(record.get("incumbent_dir", record["base"]))
     rows = [of_domain(d, domain) for d in held_out(cfg, record["gaps"])]
     ids = [q for d in rows for q in d["query_id"]]
     queries = [q for d in rows for q in d["query"]]
-    generate = st.hf_generate(model_dir, cfg.evolution.distill.max_new_tokens)
-    answers = generate(queries) if queries else []
-    return {"side": side, "domain": domain, "predictions": dict(zip(ids, answers))}
+    complete = st.hf_completions(model_dir, cfg.evolution.distill.max_new_tokens)
+    answers = complete(queries) if queries else []
+    return {"side": side, "domain": domain, **st.shard_answers(ids, answers)}
 
 
 def score_evaluation(cfg: AcademyConfig, student: str, shards: list[dict[str, Any]]) -> dict[str, Any]:
@@ -319,19 +324,17 @@ def score_evaluation(cfg: AcademyConfig, student: str, shards: list[dict[str, An
     layout = NightLayout.of(cfg)
     work, record = layout.candidate(student), st.read_json(layout.candidate(student) / "train.json")
     eval_set, regression = held_out(cfg, record["gaps"])
-    predictions: dict[str, dict[str, str]] = {CANDIDATE: {}, INCUMBENT: {}}
-    for shard in shards:
-        predictions[shard["side"]].update(shard["predictions"])
-    candidate = score_predictions(student, None, predictions[CANDIDATE], eval_set, regression)
+    side = st.merged_shards(shards)  # side -> (predictions, confidences)
+    candidate = score_predictions(student, None, side[CANDIDATE][0], eval_set, regression, side[CANDIDATE][1])
     incumbent = None
     if not record["spawn"]:
-        version = str(record["incumbent_version"])
-        incumbent = score_predictions(student, version, predictions[INCUMBENT], eval_set, regression)
+        version, (predicted, sure) = str(record["incumbent_version"]), side[INCUMBENT]
+        incumbent = score_predictions(student, version, predicted, eval_set, regression, sure)
     teachers = {m.name for m in cfg.models if m.role == "teacher"}
     answers = read_snapshot(layout.snapshot).answers
     teacher = score_predictions("teacher", None, logged_predictions(answers, teachers), eval_set, regression)
     results = {"candidate": candidate, "incumbent": incumbent, "teacher": teacher}
-    st.write_json(work / "eval.json", {k: _eval_record(v) for k, v in results.items()})
+    st.write_json(work / "eval.json", {k: asdict(v) if v else None for k, v in results.items()})
     return {k: (v.as_dict() if v else None) for k, v in results.items()}
 
 
@@ -357,10 +360,6 @@ def finish_student(
         "train_seconds": record["stats"]["train_seconds"],
         "evaluation": evaluation,
     }
-
-
-def _eval_record(result: EvalResult | None) -> dict[str, Any] | None:
-    return None if result is None else asdict(result)
 
 
 def register(cfg: AcademyConfig, student: str, night: str = "") -> dict[str, Any]:
@@ -423,6 +422,7 @@ def promote(cfg: AcademyConfig, student: str) -> dict[str, Any]:
             str(version["version"]),
             evals["candidate"].predictions,
             evals["candidate"].scores,
+            evals["candidate"].confidences,
         )
     elif evals.get("incumbent") is not None:  # what the serving version got right tonight: free evidence
         incumbent = evals["incumbent"]
@@ -434,6 +434,7 @@ def promote(cfg: AcademyConfig, student: str) -> dict[str, Any]:
             str(incumbent.version),
             incumbent.predictions,
             incumbent.scores,
+            incumbent.confidences,
         )
     result = {
         "student": student,
@@ -458,7 +459,8 @@ def gate(
     ``gate.min_spawn_score`` with confidence."""
     incumbent = None if spawn else evals["incumbent"]
     candidate, teacher = evals["candidate"], evals["teacher"]
-    return quality_gate(candidate, incumbent, teacher, cfg.evolution.gate, gap_ids=gap_ids, groups=groups)
+    thresholds = cfg.router.evidence.defer_thresholds  # a spawned student serves only where confident
+    return quality_gate(candidate, incumbent, teacher, cfg.evolution.gate, gap_ids, groups, thresholds)
 
 
 def update_roles(cfg: AcademyConfig, night: str) -> dict[str, Any]:

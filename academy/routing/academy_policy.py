@@ -36,9 +36,11 @@ from academy.routing.decisions import (
     unjudged_answer,
 )
 from academy.routing.dispatch import (
+    DEFERRED,
     RETRY_AFTER,
     NoAnswerError,
     ask_all,
+    below_threshold,
     failure,
     fallback_reason,
     overload_of,
@@ -130,16 +132,24 @@ class AcademyRouter(Router):
         self, tenant: str, embedding: np.ndarray, predicted: dict[str, float]
     ) -> dict[str, Estimate]:
         """Each model's posterior near the query from its own judged answers (academy/routing/evidence.py),
-        the learned router's prediction as its prior."""
+        the learned router's prediction as its prior; for a model that reports its confidence, the
+        posterior of its confident answers where that is what clears the floor (a cascade)."""
         estimates = {}
         versions = self.versions
         for model in self.backends:
             # the learned prediction counts as ``prior_weight`` judged answers (as in blend_learned)
             prior = self.config.learned.prior_weight if model in predicted else 0.0
-            post = self.evidence.estimate(
-                tenant, model, embedding, versions.get(model), predicted.get(model), prior
+            threshold, post, prior = self.evidence.estimate_deferral(
+                tenant,
+                model,
+                embedding,
+                versions.get(model),
+                self.config.quality_floor,
+                self.config.min_evidence,
+                predicted.get(model),
+                prior,
             )
-            estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper, prior)
+            estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper, prior, threshold)
         return estimates
 
     def learned_model(self) -> LearnedRouter | None:
@@ -207,7 +217,7 @@ class AcademyRouter(Router):
             others, reference_scores(texts, [teacher.completion.text] * len(texts), 1.0)
         ):
             answer.judgement = Judgement(float(score), 0.0, AGREEMENT_JUDGE)
-        self.evidence.add_many(Judged(request.tenant, a.model, a.version, embedding, a.score) for a in others)
+        self.evidence.add_many(judged_row(request, a, embedding) for a in others)
 
     def _default(self, decision: Decision) -> str:
         return default_model(
@@ -224,6 +234,9 @@ class AcademyRouter(Router):
             raise failure(attempts, f"{chosen} and its fallbacks failed")
         if len(attempts) > 1:
             reason = fallback_reason(attempts)
+        estimate = decision.estimates.get(served.model)
+        if estimate is not None and below_threshold(served, estimate.threshold):
+            served, attempts, reason = await self._defer(request, decision, served, attempts, reason)
         result = self._result(request, decision, served, attempts, started, reason)
         await self._record(request, decision.embedding, result, attempts, final=False)
         side_models = self._side_models(request, served.model, decision.allowed, decision)
@@ -235,6 +248,35 @@ class AcademyRouter(Router):
             self._shadow_and_log(request, decision.embedding, result, attempts, side_models, judge_served)
         )
         return result
+
+    async def _defer(
+        self, request: RouteRequest, decision: Decision, unsure: ModelAnswer, attempts: list, reason: str
+    ) -> tuple[ModelAnswer, list[ModelAnswer], str]:
+        """The cascade's second step: ``unsure`` answered below its threshold, so the next model
+        of its fallback chain (the teacher) serves. The unsure answer is kept, billed and logged
+        (purpose ``deferred``); beside the teacher's it is scored by agreement, free evidence. If
+        nothing else answers, the unsure answer is served after all."""
+        threshold = decision.estimates[unsure.model].threshold
+        confidence = unsure.completion.confidence or 0.0
+        tried = [a.model for a in attempts]
+        served, more = await self._serve_chain(request, self._fallbacks(unsure.model, decision, tried))
+        # the served answer stays last: background work reads it from there
+        if served is None:
+            others = [a for a in attempts if a is not unsure] + more
+            return (
+                unsure,
+                [*others, unsure],
+                f"{reason}; unsure ({confidence:.2f}), but nothing else answered",
+            )
+        unsure.purpose = DEFERRED
+        return (
+            served,
+            attempts + more,
+            (
+                f"{unsure.model} was unsure (confidence {confidence:.2f} < {threshold:.2f}): "
+                f"deferred to {served.model}"
+            ),
+        )
 
     def _side_models(
         self,
@@ -366,11 +408,7 @@ class AcademyRouter(Router):
         for answer, judgement in zip(to_judge, judgements):
             answer.judgement = judgement
         if self.evidence is not None:
-            self.evidence.add_many(
-                Judged(request.tenant, a.model, a.version, embedding, a.score)
-                for a in to_judge
-                if a.score is not None
-            )
+            self.evidence.add_many(judged_row(request, a, embedding) for a in to_judge if a.score is not None)
 
     @staticmethod
     def _result(request, decision: Decision, served, answers, started: float, reason: str) -> RouteResult:
@@ -404,3 +442,15 @@ class AcademyRouter(Router):
         where there is one."""
         query, rows = request_records(request, embedding, result, answers)
         await record(self, query, rows, final=final)
+
+
+def judged_row(request: RouteRequest, answer: ModelAnswer, embedding: np.ndarray) -> Judged:
+    """A judged answer as routing evidence, with the confidence its model gave it."""
+    return Judged(
+        request.tenant,
+        answer.model,
+        answer.version,
+        embedding,
+        answer.score,
+        confidence=answer.completion.confidence,
+    )

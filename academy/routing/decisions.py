@@ -38,6 +38,9 @@ class Estimate:
     lower: float | None = None
     upper: float | None = None
     prior: float = 0.0  # pseudo-observations of the learned prior behind the bounds (counts for min_evidence)
+    # Cascade: the estimate is of the model's answers whose confidence clears this (0: all of them);
+    # the router defers an answer below it to the teacher (academy/routing/evidence.py).
+    threshold: float = 0.0
 
     @property
     def bound(self) -> float:

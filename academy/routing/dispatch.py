@@ -9,6 +9,8 @@ Guarantees:
   their answers in the order the names were given.
 * :func:`serve_chain` asks one model after another until one answers; every failed attempt stays
   in the returned list with purpose ``failed``, so failures reach the traffic store.
+* :func:`below_threshold`: a cascade's answer whose confidence is below the threshold is deferred
+  (purpose ``deferred``, logged and billed) and the next model of the chain serves.
 * :func:`failure` is :class:`~academy.routing.base.OverloadedError` (503, retry later) when every
   failure was an overload, else :class:`NoAnswerError` (502).
 """
@@ -22,6 +24,7 @@ from academy.backends.base import Backend, BackendOverloaded, Completion
 from academy.routing.base import ModelAnswer, OverloadedError
 
 RETRY_AFTER = "retry_after"  # Completion.extra key: the backend refused the call as overloaded
+DEFERRED = "deferred"  # purpose of a cascade's answer not confident enough to serve (the next model served)
 
 
 class NoAnswerError(RuntimeError):
@@ -74,6 +77,12 @@ async def serve_chain(
             return answer, attempts
         answer.purpose = "failed"
     return None, attempts
+
+
+def below_threshold(answer: ModelAnswer, threshold: float) -> bool:
+    """A cascade defers this answer: its model said how sure it is, and that is below ``threshold``."""
+    confidence = answer.completion.confidence
+    return threshold > 0 and confidence is not None and confidence < threshold
 
 
 def fallback_reason(attempts: list[ModelAnswer]) -> str:

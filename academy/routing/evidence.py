@@ -24,7 +24,15 @@ The estimate is a Beta posterior over the model's success rate near the query:
 * the router serves a cheaper model only when the posterior's lower bound (quantile
   ``1 - confidence``) clears the quality floor, and spends judged exploration where the posterior
   straddles the floor, with probability proportional to its spread times the saving
-  (:func:`explore_probability`).
+  (:func:`explore_probability`);
+* a model that says how sure it is (an hf student's :attr:`Completion.confidence`) is also
+  estimated on its *confident* answers only: one posterior per ``defer_thresholds`` entry, over
+  the rows whose confidence cleared it. Where one clears the floor the router cascades: it asks
+  the student, serves its answer if the answer's confidence clears that threshold, and otherwise
+  defers to the teacher (:func:`deferral_choice`). A student right on 75% of a neighbourhood can
+  so serve the 70% it is sure of at teacher quality instead of none of it. The prior of these
+  posteriors is the model's success rate at that confidence over its ``k`` nearest judged answers,
+  however far (:func:`calibration`), worth ``calibration_weight`` rows.
 
 The index lives in memory (numpy, brute-force cosine over a model's judged rows): it is loaded from
 the traffic store when the router starts and grows as the router judges.
@@ -34,7 +42,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +121,45 @@ def samples_to_lose(config: EvidenceConfig, floor: float, prior_rows: int = 1000
     return prior_rows
 
 
+def deferral_choice(
+    candidates: Sequence[tuple[float, Posterior, float]], floor: float, min_evidence: float
+) -> tuple[float, Posterior, float]:
+    """Which confidence threshold a cascade uses here (pure): ``candidates`` are (threshold,
+    posterior of the model's answers whose confidence cleared it, the judged answers its prior is
+    worth), threshold 0 (every answer) first.
+
+    Only thresholds resting on at least ``min_evidence`` judged answers, near here or in the prior,
+    count (threshold 0 always does). The smallest whose posterior's lower bound clears ``floor``
+    wins: it defers the fewest answers. Else the most promising one, the highest lower bound:
+    exploration then looks where serving could become possible.
+    """
+    ordered = sorted(candidates, key=lambda c: c[0])
+    usable = [c for c in ordered if c[0] <= 0 or c[1].evidence + c[2] >= min_evidence]
+    for candidate in usable:
+        if candidate[1].lower >= floor:
+            return candidate
+    return max(usable, key=lambda c: (c[1].lower, -c[0]))
+
+
+def calibration(
+    scores: np.ndarray, confidence: np.ndarray, weights: np.ndarray, thresholds: Sequence[float]
+) -> dict[float, float | None]:
+    """Per threshold, the success rate of the answers whose confidence cleared it (weighted, smoothed
+    by one success and one failure); None where none did. Given the model's ``k`` nearest judged
+    answers, whatever their similarity, it is the prior of the neighbourhood's cascade estimate: a
+    student's confidence means much the same across its region (AUC 0.95 over five domains,
+    docs/design-notes.md), so a neighbourhood with few judged confident answers of its own leans
+    on the region's, and one where confident answers are wrong pulls its own estimate down. The
+    ``k`` nearest and not all of a model's answers: a specialist is sure and wrong outside its
+    region, which says nothing about its region."""
+    out: dict[float, float | None] = {}
+    for threshold in thresholds:
+        kept = confidence >= threshold  # NaN (not given) never clears a threshold
+        total = float(weights[kept].sum())
+        out[threshold] = (float(np.dot(weights[kept], scores[kept])) + 1.0) / (total + 2.0) if total else None
+    return out
+
+
 def known_short(post: Posterior, floor: float) -> bool:
     """The model is confidently below the floor here: its upper bound is, on at least one judged
     answer's worth of evidence (a prior alone proves nothing)."""
@@ -137,19 +184,25 @@ class _Rows:
     embeddings: np.ndarray = field(default=None)  # type: ignore[assignment]
     scores: np.ndarray = field(default=None)  # type: ignore[assignment]
     seq: np.ndarray = field(default=None)  # type: ignore[assignment]
+    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]  # NaN: not given
     versions: list[str | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.embeddings = np.zeros((64, self.dim), np.float32)
         self.scores = np.zeros(64, np.float32)
         self.seq = np.zeros(64, np.int64)
+        self.confidence = np.full(64, np.nan, np.float32)
 
-    def append(self, embedding: np.ndarray, score: float, seq: int, version: str | None) -> None:
+    def append(
+        self, embedding: np.ndarray, score: float, seq: int, version: str | None, confidence: float
+    ) -> None:
         if self.size == len(self.scores):
             grow = len(self.scores) * 2
             self.embeddings = np.resize(self.embeddings, (grow, self.dim))
             self.scores, self.seq = np.resize(self.scores, grow), np.resize(self.seq, grow)
+            self.confidence = np.resize(self.confidence, grow)
         self.embeddings[self.size], self.scores[self.size], self.seq[self.size] = embedding, score, seq
+        self.confidence[self.size] = confidence
         self.versions.append(version)
         self.size += 1
 
@@ -164,6 +217,7 @@ class Judged:
     embedding: np.ndarray
     score: float
     order: float = 0.0  # when it was judged (any increasing number: a timestamp); ties keep insertion order
+    confidence: float | None = None  # the model's own confidence in the answer (None: not given)
 
 
 class EvidenceIndex:
@@ -191,11 +245,20 @@ class EvidenceIndex:
                     continue
                 rows = self._rows.setdefault((item.tenant, item.model), _Rows(self.dim))
                 self._seq += 1
-                rows.append(vector / norm, float(item.score), self._seq, item.version)
+                confidence = np.nan if item.confidence is None else float(item.confidence)
+                rows.append(vector / norm, float(item.score), self._seq, item.version, confidence)
         return len(ordered)
 
-    def add(self, tenant: str, model: str, version: str | None, embedding: np.ndarray, score: float) -> None:
-        self.add_many([Judged(tenant, model, version, embedding, score)])
+    def add(
+        self,
+        tenant: str,
+        model: str,
+        version: str | None,
+        embedding: np.ndarray,
+        score: float,
+        confidence: float | None = None,
+    ) -> None:
+        self.add_many([Judged(tenant, model, version, embedding, score, confidence=confidence)])
 
     def estimate(
         self,
@@ -207,14 +270,49 @@ class EvidenceIndex:
         prior_weight: float = 0.0,
     ) -> Posterior:
         """The posterior of ``model`` (serving ``version``) near ``embedding`` for ``tenant``."""
+        sims, scores, same, _ = self._nearest(tenant, model, embedding, version)
+        return posterior(sims, scores, same, self.config, prior, prior_weight)
+
+    def estimate_deferral(
+        self,
+        tenant: str,
+        model: str,
+        embedding: np.ndarray,
+        version: str | None,
+        floor: float,
+        min_evidence: float = 1.0,
+        prior: float | None = None,
+        prior_weight: float = 0.0,
+    ) -> tuple[float, Posterior, float]:
+        """(threshold, posterior, its prior's weight): the model's success rate near ``embedding`` on
+        the answers whose confidence clears each of ``config.defer_thresholds`` (0: every answer),
+        and the threshold a cascade should use here (:func:`deferral_choice`). Rows without a
+        confidence count only at 0."""
+        sims, scores, same, confidence = self._nearest(tenant, model, embedding, version)
+        prior_weight = prior_weight if prior is not None else 0.0
+        candidates = [(0.0, posterior(sims, scores, same, self.config, prior, prior_weight), prior_weight)]
+        thresholds = sorted({t for t in self.config.defer_thresholds if t > 0})
+        version_weight = np.where(same, 1.0, self.config.other_version_weight)
+        for threshold, rate in calibration(scores, confidence, version_weight, thresholds).items():
+            kept = confidence >= threshold  # NaN (not given) never clears a threshold
+            weight = self.config.calibration_weight if rate is not None else 0.0
+            post = posterior(sims[kept], scores[kept], same[kept], self.config, rate, weight)
+            candidates.append((threshold, post, weight))
+        return deferral_choice(candidates, floor, min_evidence)
+
+    def _nearest(
+        self, tenant: str, model: str, embedding: np.ndarray, version: str | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The model's ``k`` judged rows nearest ``embedding``, newest first: similarities, scores,
+        same-version flags and confidences (NaN: not given)."""
         rows = self._rows.get((tenant, model))
         if rows is None or rows.size == 0:
             empty = np.zeros(0)
-            return posterior(empty, empty, empty.astype(bool), self.config, prior, prior_weight)
+            return empty, empty, empty.astype(bool), empty
         with self._lock:
             n = rows.size
             embeddings, scores, seq = rows.embeddings[:n], rows.scores[:n], rows.seq[:n]
-            versions = rows.versions[:n]
+            confidence, versions = rows.confidence[:n], rows.versions[:n]
         query = np.asarray(embedding, np.float32).reshape(-1)
         query = query / (float(np.linalg.norm(query)) or 1.0)
         sims = embeddings @ query
@@ -222,20 +320,20 @@ class EvidenceIndex:
         nearest = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
         newest_first = nearest[np.argsort(-seq[nearest], kind="stable")]
         same = np.array([versions[i] == version for i in newest_first], dtype=bool)
-        return posterior(sims[newest_first], scores[newest_first], same, self.config, prior, prior_weight)
+        return sims[newest_first], scores[newest_first], same, confidence[newest_first].astype(np.float64)
 
 
 def load_from_store(store: TrafficStore, index: EvidenceIndex) -> int:
     """Every judged answer the store holds (online judgements, the nightly scorer's late scores,
     nightly evaluation rows) into ``index``, oldest first; returns how many rows were added."""
     answers = store.answers_frame(
-        columns=["id", "query_id", "ts", "tenant", "model", "version", "judge_score", "error"]
+        columns=["id", "query_id", "ts", "tenant", "model", "version", "confidence", "judge_score", "error"]
     )
     judged = answers[answers["judge_score"].notna() & answers["error"].isna()]
     late = store.scores_frame(columns=["id", "query_id", "ts", "tenant", "model", "judge_score", "error"])
     late = late[late["judge_score"].notna() & late["error"].isna()]
-    if len(late):  # a late score is for an answer row: it carries that answer's version
-        late = late.merge(answers[["id", "version"]], on="id", how="left")
+    if len(late):  # a late score is for an answer row: it carries that answer's version and confidence
+        late = late.merge(answers[["id", "version", "confidence"]], on="id", how="left")
     rows = pd.concat([judged, late], ignore_index=True)
     if rows.empty:
         return 0
@@ -250,6 +348,7 @@ def load_from_store(store: TrafficStore, index: EvidenceIndex) -> int:
             np.asarray(embedding[r.query_id], np.float32),
             float(r.judge_score),
             float(i),
+            None if pd.isna(r.confidence) else float(r.confidence),
         )
         for i, r in enumerate(rows.itertuples(index=False))
     )

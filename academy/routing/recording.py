@@ -71,4 +71,5 @@ def answer_record(answer: ModelAnswer) -> AnswerRecord:
         judge_cost=judgement.cost if judgement else 0.0,
         error=completion.error or (judgement.error if judgement else None),
         version=answer.version,
+        confidence=completion.confidence,
     )

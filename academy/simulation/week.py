@@ -25,10 +25,11 @@ import yaml
 
 from academy.bootstrap import ensure_students, student_path
 from academy.config import AcademyConfig
-from academy.evolution.students import local_students
+from academy.evolution.students import bootstrap_registry, local_students
 from academy.simulation import accounting as acc
 from academy.simulation.day import Answers, Served, run_day
 from academy.simulation.workload import DayPlan, initial_domains, plan_week
+from registry.model_registry import ModelRegistry
 
 MARKER = ".academy-demo"  # only a folder holding this is ever wiped by the demo
 STATIC_HOME = "static"
@@ -123,6 +124,10 @@ def prepare(cfg: AcademyConfig) -> Prepared:
     fresh_home(cfg.paths.home)
     started, cpu_started = time.perf_counter(), cpu_seconds()
     ensure_students(cfg, announce=lambda message: print(message, file=sys.stderr))
+    # Registered before day 1, as a deployment's first start would: day 1's judged answers are then
+    # version 1's, the version that serves day 2, not an unversioned folder's that would count
+    # only router.evidence.other_version_weight (0.5) once the first night registered it.
+    bootstrap_registry(ModelRegistry.from_config(cfg), cfg)
     warm_start, warm_start_cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     config_path = cfg.paths.home / CONFIG_FILE
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

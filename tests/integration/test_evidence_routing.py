@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from academy.backends import build_backend
 from academy.config import JudgeConfig, ModelConfig, RouterConfig
@@ -167,3 +168,62 @@ def test_a_fan_out_scores_the_cheaper_answers_and_serves_the_teacher_it_paid_for
     assert result.model == "student" and result.answer == "3000"
     wrong = router_for(TrafficStore(tmp_path / "other"), student_error=1.0, evidence={"agreement": False})
     assert route(wrong, "Convert 3 km to m.", unit(4)).model == "teacher"
+
+
+class SureWhenRight:
+    """A student that says how sure it is, and is sure exactly when it is right (checked against
+    an error-free copy): the calibrated confidence an hf student's lowest token probability gives."""
+
+    def __init__(self, inner, truth) -> None:
+        self.inner, self.truth = inner, truth
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def agenerate(self, prompts):
+        answers, truths = await self.inner.agenerate(prompts), await self.truth.agenerate(prompts)
+        for answer, truth in zip(answers, truths):
+            answer.confidence = 0.95 if answer.text == truth.text else 0.3
+        return answers
+
+
+def test_a_cascade_serves_what_the_student_is_sure_of_and_defers_the_rest(tmp_path):
+    """A student right on half of a neighbourhood is below the floor as a whole, so the teacher
+    served all of it before. On its confident answers it is always right: it now answers first,
+    serves the answers it is sure of, and an unsure one goes to the teacher. Every served answer
+    is right, and the deferred answer is logged, billed and scored by agreement (free evidence)."""
+    base = unit(9)
+    store = TrafficStore(tmp_path / "lancedb")
+    items = []
+    for i in range(80):  # judged history: right and sure, or wrong and unsure, alternately
+        right = i % 2 == 0
+        query = QueryRecord(id=f"h{i}", tenant="t", text=f"Convert {i} km to m.", embedding=near(base, 500 + i),
+                            route="familiar", final_model="teacher", final_answer=f"{i * 1000}")  # fmt: skip
+        answer = AnswerRecord(model="student", role="student", purpose="shadow", text="x",
+                              judge_score=float(right), judge_name="reference", confidence=0.95 if right else 0.3)  # fmt: skip
+        items.append((query, [answer]))
+    store.log_many(items)
+
+    plain = router_for(store, student_error=0.5, evidence={"defer_thresholds": []})
+    load_from_store(store, plain.evidence)
+    assert route(plain, "Convert 5 km to m.", near(base, 3)).model == "teacher"
+
+    router = router_for(store, student_error=0.5)
+    router.backends["student"] = SureWhenRight(
+        router.backends["student"], backend("truth", "student", 0.1, 0.0)
+    )
+    load_from_store(store, router.evidence)
+    served, deferred = [], 0
+    for i in range(30):
+        result = route(router, f"Convert {i + 100} km to m.", near(base, 40 + i), request_id=f"r{i}")
+        assert result.answer == f"{(i + 100) * 1000}"  # right every time
+        served.append(result.model)
+        logged = {a["purpose"]: a for a in store.answers_for(f"r{i}")}
+        if "deferred" in logged:
+            deferred += 1
+            unsure = logged["deferred"]
+            assert result.model == "teacher" and "unsure" in result.reason
+            assert unsure["model"] == "student" and unsure["confidence"] == pytest.approx(0.3)
+            assert unsure["cost"] > 0 and unsure["judge_name"] == "agreement" and unsure["judge_cost"] == 0
+    assert served.count("student") >= 8 and deferred >= 8
+    assert served.count("student") + deferred == 30  # the student answered first every time

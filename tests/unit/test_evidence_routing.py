@@ -56,3 +56,78 @@ def test_the_index_keeps_tenants_and_models_apart():
         index.estimate("a", "student", base, "2").evidence
         < index.estimate("a", "student", base, "1").evidence
     )
+
+
+def test_deferral_choice_takes_the_smallest_threshold_that_clears_the_floor():
+    from academy.routing.evidence import deferral_choice
+
+    everything = (0.0, Posterior(0.75, 80, 0.70, 0.80), 0.0)
+    sure = (0.6, Posterior(0.97, 50, 0.93, 0.99), 8.0)
+    surer = (0.8, Posterior(0.99, 30, 0.95, 1.0), 8.0)
+    assert deferral_choice([everything, sure, surer], FLOOR, 1.0) == sure
+    # Nothing clears the floor: the most promising estimate backed by evidence, for exploration ...
+    unsure = (0.6, Posterior(0.9, 4, 0.75, 0.99), 0.0)
+    assert deferral_choice([everything, unsure], FLOOR, 1.0) == unsure
+    # ... but a threshold nothing judged backs (a uniform prior alone) never stands in for the evidence,
+    prior_only = (0.7, Posterior(0.5, 0.0, 0.2, 0.8), 0.0)
+    bad = (0.0, Posterior(0.1, 80, 0.07, 0.13), 0.0)
+    assert deferral_choice([bad, prior_only], FLOOR, 1.0) == bad
+    # while the model's calibration elsewhere (a prior of judged answers) does.
+    calibrated = (0.7, Posterior(0.95, 0.0, 0.9, 0.99), 8.0)
+    assert deferral_choice([bad, calibrated], FLOOR, 1.0) == calibrated
+    assert deferral_choice([everything], FLOOR, 1.0) == everything
+
+
+def test_the_index_estimates_a_student_on_its_confident_answers():
+    """A student right whenever it is sure (confidence 0.9) and wrong whenever it is not (0.3), in
+    equal numbers: as a whole it is below the floor, on its confident answers well above it; rows
+    that carry no confidence (the teacher's) count only for the whole."""
+    index = EvidenceIndex(EvidenceConfig(defer_thresholds=[0.5, 0.8]))
+    base = unit(11)
+    for i in range(60):
+        sure = i % 2 == 0
+        index.add("t", "student", "1", near(base, i), 1.0 if sure else 0.0, confidence=0.9 if sure else 0.3)
+        index.add("t", "teacher", None, near(base, 100 + i), 1.0)
+    assert index.estimate("t", "student", base, "1").upper < FLOOR
+    threshold, post, _ = index.estimate_deferral("t", "student", base, "1", FLOOR)
+    assert (
+        threshold == 0.5
+        and post.lower >= FLOOR
+        and post.evidence < index.estimate("t", "student", base, "1").evidence
+    )
+    threshold, post, _ = index.estimate_deferral("t", "teacher", base, None, FLOOR)
+    assert threshold == 0.0 and post.lower >= FLOOR
+    # no cascade configured: the whole record, as before
+    plain = EvidenceIndex(EvidenceConfig(defer_thresholds=[]))
+    for i in range(60):
+        plain.add(
+            "t", "student", "1", near(base, i), float(i % 2 == 0), confidence=0.9 if i % 2 == 0 else 0.3
+        )
+    assert plain.estimate_deferral("t", "student", base, "1", FLOOR)[0] == 0.0
+
+
+def test_a_neighbourhood_leans_on_the_students_calibration_until_its_own_record_says_otherwise():
+    """Confident answers right everywhere else: a neighbourhood with little judged evidence of its
+    own trusts them (the calibration prior). One where confident answers turned out wrong does not."""
+    from academy.routing.evidence import calibration
+
+    rates = calibration(
+        np.array([1.0, 1.0, 0.0, 0.0]), np.array([0.9, 0.95, 0.3, np.nan]), np.ones(4), [0.5, 0.99]
+    )
+    assert rates == {0.5: pytest.approx(3 / 4), 0.99: None}  # (2 + 1) / (2 + 2); nothing that sure
+    config = EvidenceConfig(defer_thresholds=[0.8], calibration_weight=8.0)
+    index = EvidenceIndex(config)
+    known, fresh, treacherous = unit(21), unit(22), unit(23)
+    for i in range(200):
+        index.add("t", "student", "1", near(known, i), 1.0, confidence=0.95)
+    threshold, post, _ = index.estimate_deferral("t", "student", near(fresh, 1), "1", FLOOR - 0.05)
+    assert threshold == 0.8 and post.evidence < 1.0 and post.lower >= FLOOR - 0.05
+    for i in range(12):
+        index.add("t", "student", "1", near(treacherous, i), 0.0, confidence=0.95)
+    threshold, post, _ = index.estimate_deferral("t", "student", treacherous, "1", FLOOR - 0.05)
+    assert post.lower < FLOOR - 0.05
+    # Without the prior, the fresh neighbourhood has nothing to go on.
+    bare = EvidenceIndex(EvidenceConfig(defer_thresholds=[0.8], calibration_weight=0.0))
+    for i in range(200):
+        bare.add("t", "student", "1", near(known, i), 1.0, confidence=0.95)
+    assert bare.estimate_deferral("t", "student", near(fresh, 1), "1", FLOOR - 0.05)[1].lower < FLOOR - 0.05

@@ -355,3 +355,32 @@ def test_scoring_shards_keep_each_querys_answers_together():
         owners = [set(part["query_id"]) for part in parts]
         assert all(not (a & b) for i, a in enumerate(owners) for b in owners[i + 1 :])
     assert shard_by_query(todo.iloc[:0], 4) == []
+
+
+def test_a_refused_candidate_no_worse_than_production_is_carried_to_the_next_night(tmp_path):
+    """Training continues from last night's refused candidate only when it was refused for want of
+    proof: same production version, gain >= 0, no cluster regressed, not a spawn."""
+    import json
+
+    from academy.evolution.students import carried_candidate
+
+    work = tmp_path / "student-1"
+    (work / "model").mkdir(parents=True)
+    (work / "model" / "config.json").write_text("{}")
+
+    def night(stage="rejected", difference=0.09, regressed=False, incumbent=3, spawn=False):
+        (work / "train.json").write_text(json.dumps({"spawn": spawn, "incumbent_version": incumbent}))
+        gate = {"difference": difference, "groups": [{"group": "4", "regressed": regressed}]}
+        (work / "promotion.json").write_text(json.dumps({"stage": stage, "gate": gate}))
+        return carried_candidate(work / "model", 3)
+
+    carried = night()
+    assert carried == work / "carried" and (carried / "config.json").is_file()
+    assert night(stage="production") is None  # promoted: production is that model already
+    assert night(difference=-0.02) is None  # measured worse
+    assert night(regressed=True) is None  # a cluster regressed
+    assert night(incumbent=2) is None  # production moved on since
+    assert night(spawn=True) is None
+    assert night(difference=None) is None
+    (work / "promotion.json").unlink()
+    assert carried_candidate(work / "model", 3) is None  # never gated

@@ -180,3 +180,35 @@ def test_paired_test_edge_cases():
     assert (same.b, same.c, same.p_value, same.difference) == (0, 0, 1.0, 0.0) and same.low < 0 < same.high
     with pytest.raises(ValueError):
         paired_test(np.ones(3), np.ones(4), ALPHA)
+
+
+def test_a_spawned_student_that_knows_which_part_of_its_gap_it_knows_passes_selectively():
+    """Right on 30% of its gap and sure exactly there: raw accuracy fails min_spawn_score, its
+    confident answers pass min_selective_score. Sure and wrong fails both."""
+    config = GateConfig(min_spawn_score=0.5, min_selective_score=0.85)
+    thresholds = [0.5, 0.7, 0.9]
+    knows = _scored({f"g{i}": float(i < 30) for i in range(100)})
+    knows.confidences = {f"g{i}": 0.95 if i < 30 else 0.3 for i in range(100)}
+    decision = quality_gate(knows, None, None, config, thresholds=thresholds)
+    assert decision.passed and decision.tested == "selective accuracy" and decision.n == 30
+    assert decision.alpha == pytest.approx(0.05 / 3) and decision.low >= 0.85
+    assert not quality_gate(knows, None, None, config).passed  # no cascade: raw accuracy only
+    bluffs = _scored({f"g{i}": float(i < 30) for i in range(100)})
+    bluffs.confidences = {f"g{i}": 0.95 for i in range(100)}
+    refused = quality_gate(bluffs, None, None, config, thresholds=thresholds)
+    assert not refused.passed and "selective" in refused.summary
+
+
+def test_the_selective_check_promotes_a_student_at_the_bar_at_most_alpha():
+    """1,000 simulated spawns whose confident answers are right exactly at min_selective_score
+    (0.9), 40 confident held-out answers each, five thresholds tested: promoted at most alpha."""
+    rng = np.random.default_rng(7)
+    config = GateConfig(min_spawn_score=0.99, min_selective_score=0.9)
+    thresholds = [0.5, 0.6, 0.7, 0.8, 0.9]
+    promoted = 0
+    for _ in range(1000):
+        right = rng.random(40) < 0.9
+        candidate = _scored({f"g{i}": float(r) for i, r in enumerate(right)})
+        candidate.confidences = {f"g{i}": float(c) for i, c in enumerate(rng.uniform(0.5, 1.0, 40))}
+        promoted += quality_gate(candidate, None, None, config, thresholds=thresholds).passed
+    assert promoted / 1000 <= ALPHA + SLACK

@@ -369,17 +369,18 @@ def test_count_rejects_unknown_table(store: TrafficStore) -> None:
 
 
 def test_store_written_before_versions_is_migrated(tmp_path):
-    """Answers tables from before the ``version`` column get it (all null); old rows stay readable."""
+    """Answers tables from before the ``version`` column get it and every later one (``confidence``),
+    all null and in the schema's order; old rows stay readable."""
     import lancedb
     import pyarrow as pa
 
     from academy.store import ANSWER_SCHEMA
 
-    old_schema = pa.schema([f for f in ANSWER_SCHEMA if f.name != "version"])
+    old_schema = pa.schema(list(ANSWER_SCHEMA)[: ANSWER_SCHEMA.get_field_index("version")])
     db = lancedb.connect(str(tmp_path / "db"))
     db.create_table("answers", schema=old_schema)
     store = TrafficStore(tmp_path / "db")
-    assert "version" in store.answers_table.schema.names
+    assert store.answers_table.schema.names[-2:] == ["version", "confidence"]
     assert store.count("answers") == 0 and store.count("scores") == 0
 
 
