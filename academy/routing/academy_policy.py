@@ -250,7 +250,12 @@ class AcademyRouter(Router):
         return result
 
     async def _defer(
-        self, request: RouteRequest, decision: Decision, unsure: ModelAnswer, attempts: list, reason: str
+        self,
+        request: RouteRequest,
+        decision: Decision,
+        unsure: ModelAnswer,
+        attempts: list[ModelAnswer],
+        reason: str,
     ) -> tuple[ModelAnswer, list[ModelAnswer], str]:
         """The cascade's second step: ``unsure`` answered below its threshold, so the next model
         of its fallback chain (the teacher) serves. The unsure answer is kept, billed and logged
