@@ -25,11 +25,11 @@ import yaml
 
 from academy.bootstrap import ensure_students, student_path
 from academy.config import AcademyConfig
-from academy.evolution.students import bootstrap_registry, local_students
+from academy.evolution.steps import bootstrap
+from academy.evolution.students import local_students
 from academy.simulation import accounting as acc
 from academy.simulation.day import Answers, Served, run_day
 from academy.simulation.workload import DayPlan, initial_domains, plan_week
-from registry.model_registry import ModelRegistry
 
 MARKER = ".academy-demo"  # only a folder holding this is ever wiped by the demo
 STATIC_HOME = "static"
@@ -127,7 +127,7 @@ def prepare(cfg: AcademyConfig) -> Prepared:
     # Registered before day 1, as a deployment's first start would: day 1's judged answers are then
     # version 1's, the version that serves day 2, not an unversioned folder's that would count
     # only router.evidence.other_version_weight (0.5) once the first night registered it.
-    bootstrap_registry(ModelRegistry.from_config(cfg), cfg)
+    bootstrap(cfg)
     warm_start, warm_start_cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     config_path = cfg.paths.home / CONFIG_FILE
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
