@@ -15,7 +15,6 @@ from typing import Any
 from prefect import flow, unmapped
 
 from academy.config import AcademyConfig, load_config
-from academy.evolution.students import SPAWN
 from academy.execution import SEQUENTIAL, PhaseClock, task_runner
 from tasks import nightly as t
 
@@ -122,11 +121,12 @@ def evolve_student(
 @flow(name="spawn_student", task_runner=SEQUENTIAL)
 def spawn_student(
     night: str = "", config_path: str = DEFAULT_CONFIG, home: str | None = None
-) -> dict[str, Any] | None:
-    """A new student for the gaps no student covers; it serves only once it passes the gate."""
+) -> list[dict[str, Any]]:
+    """Tonight's students with no production version yet: new specialists, and earlier ones still
+    refused (each trains on from its last candidate); each serves only once it passes the gate."""
     cfg = _config(config_path, home)
     plan = t.spawn_plan(cfg)
-    return evolve_students(cfg, plan, True, night)[0] if plan else None
+    return evolve_students(cfg, plan, True, night) if plan else []
 
 
 @flow(name="update_roles")
@@ -177,10 +177,11 @@ def nightly_cycle(config_path: str = DEFAULT_CONFIG, home: str | None = None) ->
     delegation = phases.time("delegation", update_delegation, config_path, home, night)
     lineage = phases.time("datasets", build_distillation_dataset, config_path, home)
     plan = t.plan_students(cfg)
-    trainable = {name: clusters for name, clusters in plan.items() if name != SPAWN}
+    spawns = set(t.spawning(cfg, plan))
+    trainable = {name: clusters for name, clusters in plan.items() if name not in spawns}
     students = phases.time("students", evolve_students, cfg, trainable, False, night)
     # a spawned student learns from tonight's promoted peers: after the others
-    if SPAWN in plan:
+    if spawns:
         students += phases.time("spawn", evolve_students, cfg, t.spawn_plan(cfg), True, night)
     roles = update_roles(night, config_path, home)
     summary = {

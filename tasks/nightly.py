@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from academy.config import AcademyConfig
-from academy.evolution import steps
+from academy.evolution import planning, steps
 from academy.evolution.gaps import GapReport, gap_report_markdown
 
 TASK = {"cache_policy": NO_CACHE}
@@ -30,8 +30,9 @@ predict_shard = task(name="predict_shard", **TASK)(steps.predict_shard)
 finish_student = task(name="finish_student", **TASK)(steps.finish_student)
 build_datasets = task(name="build_distillation_dataset", **TASK)(steps.build_datasets)
 bootstrap_registry = task(name="bootstrap_registry", **TASK)(steps.bootstrap)
-plan_students = task(name="plan_students", **TASK)(steps.plan)
-spawn_plan = task(name="spawn_plan", **TASK)(steps.spawn_plan)
+plan_students = task(name="plan_students", **TASK)(planning.plan)
+spawn_plan = task(name="spawn_plan", **TASK)(planning.spawn_plan)
+spawning = task(name="spawning", **TASK)(planning.spawning)
 distill_student = task(name="distill_student", **TASK)(steps.distill)
 evaluate_candidate = task(name="evaluate_candidate", **TASK)(steps.evaluate)
 register_version = task(name="register_version", **TASK)(steps.register)

@@ -9,7 +9,7 @@ Options (``models[].options``):
   layout (weights under ``model/``, tokenizer under ``components/tokenizer/``); the tracking server
   comes from MLflow's own settings (``MLFLOW_TRACKING_URI`` / ``mlflow.set_tracking_uri``).
 - ``max_new_tokens`` (24): generation budget per answer.
-- ``batch_size`` (16): most prompts in one ``generate`` call.
+- ``batch_size`` (64): most prompts in one ``generate`` call (a day's 250 answers of the 153k student: 1.9 s at 64, 4.3 s at 16).
 - ``max_wait_ms`` (2.0): how long the micro-batcher lingers for company when requests queue up.
 
 Weights load lazily on first use, so building the router never pays for a student nobody calls.
@@ -72,7 +72,7 @@ class HFBackend(Backend):
             )
         self.source = self._resolve(str(opts["path"]))
         self.max_new_tokens = int(opts.get("max_new_tokens", 24))
-        self.batch_size = int(opts.get("batch_size", 16))
+        self.batch_size = int(opts.get("batch_size", 64))
         self.max_wait_ms = float(opts.get("max_wait_ms", 2.0))
         self._load_lock = threading.Lock()  # held for seconds while weights load: never on the event loop
         self._batcher_lock = threading.Lock()  # held for microseconds: safe to take on the event loop

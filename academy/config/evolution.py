@@ -30,10 +30,17 @@ class GapsConfig(Section):
         3, ge=0
     )  # judged student answers needed to say a student covers a cluster
     max_gaps: int = Field(32, ge=1)  # gaps selected per night (training cost is per student, not per gap)
-    # Each night with no uncovered gap, the generalist's top-savings gap and its nearby gaps (centroid
-    # cosine >= specialist_similarity) go to a new specialist student (academy/evolution/specialists.py).
+    # A query's weight in a cluster's savings halves every this many newer queries (0 = all count 1):
+    # gaps rank by what they cost now, so a region the traffic just started asking is not outranked
+    # by older ones that had more days to add up.
+    savings_half_life: int = Field(500, ge=0)
+    # Specialists (academy/evolution/specialists.py): every gap goes to a specialist student of its
+    # region (the top-savings gap and the gaps whose centroid cosine with it >= specialist_similarity),
+    # the one already trained there or a new one; the max_students regions with the most savings are
+    # trained tonight. False: the generalist retrains on its gaps, one new student for uncovered gaps.
     specialise: bool = True
     specialist_similarity: float = Field(0.6, ge=-1, le=1)
+    max_students: int = Field(3, ge=1)  # candidates trained per night when specialising
     # A spawned student starts from the configured generalist's production weights, or from scratch.
     spawn_from: Literal["weights", "scratch"] = "weights"
 
@@ -112,8 +119,10 @@ class GateConfig(Section):
     min_spawn_score: float = Field(0.5, ge=0, le=1)  # a spawned student's gap accuracy lower bound >= this
     # ... or, on the held-out answers it is confident about (confidence >= one of the router's
     # evidence.defer_thresholds, each tested at alpha / their number), an accuracy lower bound >= this:
-    # the cascade serves only those, so a student that knows part of its gap, and knows which part, pays
-    min_selective_score: float = Field(0.85, ge=0, le=1)
+    # the cascade serves only those, so a student that knows part of its gap, and knows which part, pays.
+    # Promotion admits a spawned student to exploration; the router serves it only where its own judged
+    # record clears the floor, so this bar need not be the floor (a few dozen held-out answers never prove that).
+    min_selective_score: float = Field(0.5, ge=0, le=1)
 
 
 class RolesConfig(Section):

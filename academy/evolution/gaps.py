@@ -1,8 +1,11 @@
 """Knowledge gaps: clusters of traffic where students lose, or that no student covers, ranked by
 how much money a good student there would save.
 
-savings = queries x (share served by a teacher) x (teacher cost per answer): what the cluster
-spends on teachers today. A cluster is a gap when its best student (judged on at least
+savings = (teacher-served queries, each weighted by its recency) x (teacher cost per answer): what
+the cluster spends on teachers now. Recency halves a query's weight every ``savings_half_life``
+newer queries of the snapshot (0: every query counts 1), so a region the traffic has just started
+asking (the demo's capitals from day 4) ranks by what it costs today, not behind regions that have
+had more days to add up. A cluster is a gap when its best student (judged on at least
 ``min_student_evidence`` answers) scores below the quality gate ("underperforming": retrain that
 student) or when no student has that much evidence there ("uncovered": spawn a new student).
 """
@@ -82,7 +85,10 @@ def mine_gaps(
     snapshot: Snapshot, clusters: pd.Series, aggregates: pd.DataFrame, config: GapsConfig
 ) -> GapReport:
     """Rank clusters by savings; select the top ``max_gaps`` gaps with at least ``min_queries`` queries."""
-    queries = snapshot.queries.assign(cluster=snapshot.queries["id"].map(clusters))
+    queries = snapshot.queries.assign(
+        cluster=snapshot.queries["id"].map(clusters),
+        recency=recency_weights(snapshot.queries["ts"], config.savings_half_life),
+    )
     roles = snapshot.answers.drop_duplicates("model").set_index("model")["role"]
     stats = [
         _cluster_stats(int(c), group, aggregates[aggregates["cluster"] == c], roles, snapshot, config)
@@ -91,6 +97,15 @@ def mine_gaps(
     stats.sort(key=lambda s: (-s.savings, s.cluster))
     selected = [s for s in stats if s.kind and s.queries >= config.min_queries][: config.max_gaps]
     return GapReport(stats, selected, config.quality_gate)
+
+
+def recency_weights(timestamps: pd.Series, half_life: int) -> pd.Series:
+    """0.5 ** (newer queries / half_life) per query (1 for all when ``half_life`` is 0): ties in
+    time keep their order, so the weights depend only on the snapshot."""
+    if half_life <= 0 or timestamps.empty:
+        return pd.Series(1.0, index=timestamps.index)
+    newer = timestamps.rank(method="first", ascending=False) - 1
+    return np.power(0.5, newer / half_life)
 
 
 def _cluster_stats(cluster, queries, aggregates, roles, snapshot, config: GapsConfig) -> ClusterStats:
@@ -115,7 +130,9 @@ def _cluster_stats(cluster, queries, aggregates, roles, snapshot, config: GapsCo
         domains={str(k): int(v) for k, v in domains.items()},
         teacher_share=round(teacher_share, 6),
         teacher_cost=round(teacher_cost, 9),
-        savings=round(len(queries) * teacher_share * teacher_cost, 9),
+        savings=round(
+            float(queries["recency"][queries["final_model"].isin(teachers)].sum()) * teacher_cost, 9
+        ),
         best_student=best,
         best_student_score=None if best_score is None else round(best_score, 6),
         kind=kind,

@@ -1,19 +1,25 @@
-"""Specialist students: a copy of a generalist, trained on one region of the traffic.
+"""Specialist students: a copy of a generalist, trained on one region of the traffic, night after night.
 
 One small student shared by every kind of query learns little per night: its capacity and each
-night's steps are spread over everything it must not forget. A copy of it trained on one region
-(the traffic clusters of one gap and its neighbours) starts at the generalist's level there and only
+night's steps are spread over everything it must not forget, and its candidate is judged on all
+its gaps at once (the demo's generalist was refused on every night of seeds 0 and 1). A copy of it
+trained on one region (a gap and the gaps near it) starts at the generalist's level there and only
 has to get better there; it may forget the rest, because the router serves it only where its own
-judged record is good enough (academy/routing/evidence.py). The region is chosen from the traffic
-alone: the gap with the largest savings, plus the owner's other gaps whose cluster centroids are
-close to it. Its rehearsal data is the part of the generalist's warm-start set that falls in those
-clusters (nearest centroid), so it keeps learning from everything Academy paid for that is
-relevant, not from all of it.
+judged record is good enough (academy/routing/evidence.py).
+
+So every gap belongs to a region and every region to one specialist (:func:`night_plan`): the one
+whose region centre is nearest, or a new one. A specialist keeps its region across nights (its
+centre is recorded with each candidate), and a night it is refused is not thrown away: the next
+night trains on from that candidate (academy/evolution/students.py ``carried_candidate``), so a
+region's steps add up until the gate sees them. The night's candidates are the regions that save
+the most. Regions come from the traffic alone (cluster centroids of query embeddings). A
+specialist's rehearsal data is the part of the generalist's warm-start set that falls in its
+clusters (nearest centroid): what Academy paid for that is relevant there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,29 +39,67 @@ def centroids(queries: pd.DataFrame, clusters: pd.Series) -> dict[int, np.ndarra
     return out
 
 
-def specialist_region(
+def region_centre(centres: dict[int, np.ndarray], clusters: Sequence[int]) -> np.ndarray | None:
+    """The unit-length mean of these clusters' centroids (None when none has one)."""
+    known = [centres[c] for c in clusters if c in centres]
+    if not known:
+        return None
+    mean = np.mean(known, axis=0)
+    return mean / (np.linalg.norm(mean) or 1.0)
+
+
+def nearest_specialist(
+    centre: np.ndarray | None, specialists: dict[str, np.ndarray], similarity: float
+) -> str | None:
+    """The specialist whose region centre is closest to ``centre``, if its cosine >= ``similarity``."""
+    if centre is None or not specialists:
+        return None
+    name, best = max(((n, float(c @ centre)) for n, c in specialists.items()), key=lambda x: (x[1], x[0]))
+    return name if best >= similarity else None
+
+
+def night_plan(
     report: GapReport,
-    plan: dict[str, list[int]],
-    generalists: set[str],
+    specialists: dict[str, np.ndarray],
     centres: dict[int, np.ndarray],
     similarity: float,
-) -> tuple[str, list[int]] | None:
-    """(owner, gap clusters) for tonight's specialist, or None.
+    max_students: int,
+    new_names: Iterator[str],
+) -> dict[str, list[int]]:
+    """student -> the gap clusters it trains on tonight (pure).
 
-    The top-savings gap owned by a generalist, and that owner's other gaps whose centroid has
-    cosine >= ``similarity`` with it. A gap a specialist already owns stays its own (it trains there)."""
+    ``specialists``: the students spawned on earlier nights (promoted or not) -> their region's
+    centre. A gap whose best student is one of them stays that specialist's. Every other gap (a
+    generalist's, or uncovered) joins a region: the top-savings gap left and the gaps left whose
+    centroid has cosine >= ``similarity`` with it. A region goes to the specialist whose centre
+    is nearest (cosine >= ``similarity``), else to a new student named from ``new_names``. The
+    ``max_students`` students whose gaps save the most train tonight; the rest wait (their gaps
+    stay gaps, so they rank again tomorrow).
+    """
+    plan: dict[str, list[int]] = {}
+    left = []
     for gap in report.selected:  # ranked by savings
-        owner = gap.best_student
-        if gap.kind != "underperforming" or owner not in generalists or gap.cluster not in centres:
-            continue
-        top = centres[gap.cluster]
+        if gap.kind == "underperforming" and gap.best_student in specialists:
+            plan.setdefault(gap.best_student, []).append(gap.cluster)
+        else:
+            left.append(gap)
+    while left:
+        top = centres.get(left[0].cluster)
         region = [
-            c
-            for c in plan.get(owner, [])
-            if c in centres and (c == gap.cluster or float(centres[c] @ top) >= similarity)
+            g
+            for g in left
+            if g is left[0]
+            or (top is not None and g.cluster in centres and float(centres[g.cluster] @ top) >= similarity)
         ]
-        return owner, sorted(region)
-    return None
+        left = [g for g in left if g not in region]
+        clusters = [g.cluster for g in region]
+        owner = nearest_specialist(region_centre(centres, clusters), specialists, similarity) or next(
+            new_names
+        )
+        plan.setdefault(owner, []).extend(clusters)
+    savings = {g.cluster: g.savings for g in report.selected}
+    ranked = sorted(plan, key=lambda s: (-sum(savings[c] for c in plan[s]), s))
+    return {s: sorted(plan[s]) for s in ranked[:max_students]}
 
 
 def nearest_cluster(embeddings: np.ndarray, centres: dict[int, np.ndarray]) -> np.ndarray:

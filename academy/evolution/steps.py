@@ -18,7 +18,7 @@ import pandas as pd
 
 from academy.config import AcademyConfig
 from academy.evolution import dataset as ds
-from academy.evolution import specialists as sp
+from academy.evolution import planning as pl
 from academy.evolution import students as st
 from academy.evolution.delegation import update_delegation as update_delegation
 from academy.evolution.evaluation import EvalResult, logged_predictions, score_predictions
@@ -155,80 +155,6 @@ def bootstrap(cfg: AcademyConfig) -> dict[str, int]:
     return st.bootstrap_registry(ModelRegistry.from_config(cfg), cfg)
 
 
-def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
-    """student -> gap clusters to learn tonight (key "" = uncovered gaps: spawn a student).
-
-    A gap whose best student is no longer trainable here (not a configured hf student, not in the
-    registry: e.g. a remote model) counts as uncovered.
-    """
-    trainable = {m.name for m in st.local_students(cfg)} | set(ModelRegistry.from_config(cfg).models())
-    plan: dict[str, list[int]] = {}
-    for student, gaps in st.assignments(read_gaps(NightLayout.of(cfg).gaps)[1]).items():
-        plan.setdefault(student if student in trainable else st.SPAWN, []).extend(gaps)
-    if st.SPAWN not in plan and cfg.evolution.gaps.specialise:
-        region = specialist_region(cfg, plan)
-        if region is not None:
-            owner, gaps = region
-            plan[owner] = [g for g in plan[owner] if g not in gaps]
-            plan[st.SPAWN] = gaps
-            if not plan[owner]:
-                del plan[owner]
-    if st.SPAWN in plan and spawn_examples(cfg, plan[st.SPAWN]) < cfg.evolution.gaps.min_queries:
-        del plan[st.SPAWN]  # a new student taught from a handful of answers never passes its gate
-    return plan
-
-
-def specialist_region(cfg: AcademyConfig, plan: dict[str, list[int]]) -> tuple[str, list[int]] | None:
-    """(generalist, its gap clusters) that tonight's specialist takes over (academy/evolution/specialists.py)."""
-    report = read_gaps(NightLayout.of(cfg).gaps)[1]
-    generalists = {m.name for m in st.local_students(cfg)}
-    return sp.specialist_region(
-        report, plan, generalists, cluster_centres(cfg), cfg.evolution.gaps.specialist_similarity
-    )
-
-
-def cluster_centres(cfg: AcademyConfig) -> dict[int, Any]:
-    """Tonight's clusters' unit-mean query embeddings (academy/evolution/specialists.py)."""
-    layout = NightLayout.of(cfg)
-    return sp.centroids(read_snapshot(layout.snapshot).queries, read_gaps(layout.gaps)[0])
-
-
-def is_generalist(cfg: AcademyConfig, student: str) -> bool:
-    """A configured local student (the generalist); spawned students are specialists."""
-    return student in {m.name for m in st.local_students(cfg)}
-
-
-def specialist_rehearsal(
-    cfg: AcademyConfig, student: str, gaps: list[int]
-) -> list[tuple[str, str, str | None]]:
-    """A student's warm-start rehearsal: all of it for a configured generalist; for a specialist
-    (spawned, not configured) only the pairs whose query falls in its gap clusters."""
-    pairs = st.rehearsal_pairs(cfg, student)
-    if is_generalist(cfg, student) or not pairs:
-        return pairs
-    embeddings = st.rehearsal_embeddings(cfg, student, pairs)
-    return sp.rehearsal_in_region(pairs, embeddings, cluster_centres(cfg), gaps)
-
-
-def spawn_plan(cfg: AcademyConfig) -> dict[str, list[int]]:
-    """{the next free student name: the uncovered gaps} when tonight spawns a student, else {}.
-    Run after the other students, so the name skips any version they registered."""
-    gaps = plan(cfg).get(st.SPAWN)
-    if not gaps:
-        return {}
-    names = [m.name for m in cfg.models] + ModelRegistry.from_config(cfg).models()
-    return {st.spawn_name(names): gaps}
-
-
-def spawn_examples(cfg: AcademyConfig, gaps: list[int]) -> int:
-    """Training rows a student spawned for ``gaps`` would learn from (no datasets yet: no limit)."""
-    layout = NightLayout.of(cfg)
-    if not (layout.distill / ds.TRAIN_FILE).is_file():
-        return cfg.evolution.gaps.min_queries
-    datasets.disable_progress_bars()
-    return len(st.student_splits(ds.read_datasets(layout.distill), gaps, retention=False)[0])
-
-
 def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False) -> dict[str, Any]:
     """Train ``student``'s candidate on its gaps from its production weights. A spawned student
     starts from the configured generalist's production weights (``gaps.spawn_from: weights``: a
@@ -236,7 +162,7 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     Only a configured generalist also learns the retention rows (well-served traffic): a specialist learns its region."""
     layout, registry = NightLayout.of(cfg), ModelRegistry.from_config(cfg)
     work = layout.candidate(student)
-    generalist = is_generalist(cfg, student)
+    generalist = pl.is_generalist(cfg, student)
     if spawn:
         if not st.local_students(cfg):
             raise ValueError("spawning a student needs a configured hf student to share its tokenizer")
@@ -249,7 +175,7 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     else:
         base, incumbent = st.production_dir(registry, cfg, student, layout.registry_cache)
     incumbent_dir, version = base, incumbent.version if incumbent else None
-    carried = None if spawn else st.carried_candidate(work / MODEL_DIR, version)
+    carried = st.carried_candidate(work / MODEL_DIR, version)
     base = carried or base
     datasets.disable_progress_bars()
     train, _ = st.student_splits(ds.read_datasets(layout.distill), gaps, retention=generalist and not spawn)
@@ -258,7 +184,7 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     peer = st.pick_peer(registry, student, layout.registry_cache)
     dataset_cfg, distill_cfg = cfg.evolution.dataset, cfg.evolution.distill
     examples = ds.training_examples(train, distill_cfg, dataset_cfg.confidence_threshold)
-    rehearsal = specialist_rehearsal(cfg, student, gaps)
+    rehearsal = pl.specialist_rehearsal(cfg, student, gaps)
     sft = ds.with_rehearsal(examples.sft, rehearsal, dataset_cfg.rehearsal_fraction)
     stats = distill_student(
         base, work / MODEL_DIR, replace(examples, sft=sft), distill_cfg, cfg.student.max_length, peer
@@ -269,6 +195,9 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         "spawn": spawn,
         "base": str(base),
         "carried": carried is not None,  # continued from last night's refused candidate
+        "centre": None
+        if generalist
+        else pl.region_of(cfg, gaps),  # a specialist's region, found again tomorrow
         "incumbent_dir": str(incumbent_dir),
         "incumbent_version": incumbent.version if incumbent else None,
         "peer": str(peer) if peer else None,
@@ -407,7 +336,7 @@ def promote(cfg: AcademyConfig, student: str) -> dict[str, Any]:
     evals = {k: st.eval_from_dict(v) for k, v in st.read_json(work / "eval.json").items()}
     eval_set, regression = held_out(cfg, record["gaps"])
     groups = dict(zip(regression["query_id"], regression["cluster"]))  # traffic clusters, not labels
-    if not is_generalist(cfg, record["student"]):  # a specialist answers for its region only
+    if not pl.is_generalist(cfg, record["student"]):  # a specialist answers for its region only
         groups = {q: c for q, c in groups.items() if c in set(record["gaps"])}
     decision = gate(cfg, evals, spawn=record["spawn"], gap_ids=list(eval_set["query_id"]), groups=groups)
     metrics = {**evals["candidate"].metrics(), **decision.metrics()}

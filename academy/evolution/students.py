@@ -10,7 +10,7 @@ import json
 import re
 import shutil
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,15 @@ def spawn_name(existing: list[str]) -> str:
     """The next free ``student-N`` name."""
     numbers = [int(m.group(1)) for name in existing if (m := re.fullmatch(r"student-(\d+)", name))]
     return f"student-{max(numbers, default=0) + 1}"
+
+
+def new_names(taken: list[str]) -> Iterator[str]:
+    """Free ``student-N`` names, in order, after every name in ``taken``."""
+    names = list(taken)
+    while True:
+        name = spawn_name(names)
+        names.append(name)
+        yield name
 
 
 def student_splits(
@@ -224,15 +233,20 @@ CARRIED_DIR = "carried"
 
 def carried_candidate(model: Path, incumbent_version: int | str | None) -> Path | None:
     """Last night's candidate of this student, to train on from tonight, when the gate refused it
-    only for want of proof: built on the version still in production, measured no worse than it on
-    its gaps, and with no traffic cluster regressed. Why: a night's 200 steps on one day's traffic
-    move a student a few points, which a gate on ~70 held-out queries cannot tell from noise; if
-    every night restarts from production, those steps are thrown away and the student never moves
-    (seed 0: the generalist's candidate was refused six nights running, the last at +0.09
-    [0.01, 0.16] with p = 0.055). Carried on, the gains add up until the gate can see them; the gate
-    still compares against production, so nothing unproven serves. Copied out of ``work`` first,
-    since tonight's training overwrites it. ``model``: the candidate's model folder, beside its
-    ``train.json`` and ``promotion.json``."""
+    only for want of proof. Why: a night's steps on one day's traffic move a student a few points,
+    which a gate on a few dozen held-out queries cannot tell from noise; if every night restarts
+    from production, those steps are thrown away and the student never moves (seed 0: the
+    generalist's candidate was refused six nights running, the last at +0.09 [0.01, 0.16] with
+    p = 0.055; every night's new specialist started again from the generalist). Carried on, the
+    gains add up until the gate can see them; the gate still compares against production, so
+    nothing unproven serves.
+
+    A student with a production version carries a candidate built on that version, measured no
+    worse than it on its gaps, with no traffic cluster regressed. A spawned student not promoted
+    yet (``incumbent_version`` None) carries its refused candidate: it has nothing else to start
+    from but the generalist, and nothing serves it until the gate passes. Copied out of ``work``
+    first, since tonight's training overwrites it. ``model``: the candidate's model folder, beside
+    its ``train.json`` and ``promotion.json``."""
     work = model.parent
     try:
         record = json.loads((work / "train.json").read_text())
@@ -240,15 +254,17 @@ def carried_candidate(model: Path, incumbent_version: int | str | None) -> Path 
     except (OSError, ValueError):
         return None
     gate = promotion.get("gate") or {}
-    if (
-        record.get("spawn")
-        or promotion.get("stage") != "rejected"
-        or incumbent_version is None
+    if promotion.get("stage") != "rejected" or not (model / "config.json").is_file():
+        return None
+    if record.get("spawn"):
+        if incumbent_version is not None:  # promoted since: production is where it starts
+            return None
+    elif (
+        incumbent_version is None
         or str(record.get("incumbent_version")) != str(incumbent_version)
         or gate.get("difference") is None
         or gate["difference"] < 0
         or any(group.get("regressed") for group in gate.get("groups", []))
-        or not (model / "config.json").is_file()
     ):
         return None
     carried = work / CARRIED_DIR

@@ -169,3 +169,25 @@ def test_spawned_student_serves_only_after_passing_the_gate(night):
     result = steps.promote(cfg, "student-9")
     assert result["stage"] == "rejected" and any("spawned" in r for r in result["reasons"])
     assert ModelRegistry.from_config(cfg).production("student-9") is None
+
+
+def test_a_refused_specialist_keeps_its_region_and_trains_on_from_its_candidate(night):
+    """Specialising, the next night's plan gives the region back to the refused specialist (found by
+    the centre recorded with its candidate), which trains on from that candidate, not from scratch."""
+    from academy.evolution import planning, steps
+
+    cfg = night_config(night["home"], night["home"] / "students" / "student-1", steps=5)
+    gaps = [night["summary"]["gaps"][0]["cluster"]]
+    steps.distill(cfg, "student-8", gaps, spawn=True)
+    steps.evaluate(cfg, "student-8"), steps.register(cfg, "student-8")
+    assert steps.promote(cfg, "student-8")["stage"] == "rejected"
+    specialising = cfg.model_copy(deep=True)
+    specialising.evolution.gaps.specialise, specialising.evolution.gaps.max_students = True, 8
+    assert "student-8" in planning.specialist_centres(specialising)
+    plan = planning.plan(specialising)
+    [owner] = [s for s, clusters in plan.items() if gaps[0] in clusters]
+    assert owner in {"student-8", "student-9"}  # an earlier specialist of that region, not a new one
+    assert "student-1" not in plan  # the generalist's gaps all went to specialists
+    assert set(planning.spawning(specialising, plan)) == set(plan)  # none of them serves yet
+    again = steps.distill(cfg, "student-8", gaps, spawn=True)
+    assert again["carried"] and again["base"].endswith("carried")

@@ -20,7 +20,7 @@ from academy.config import (
 )
 from academy.evolution.dataset import build_distillation_dataset, training_examples, write_datasets
 from academy.evolution.evaluation import EvalResult
-from academy.evolution.gaps import cluster_queries, mine_gaps
+from academy.evolution.gaps import cluster_queries, mine_gaps, recency_weights
 from academy.evolution.promotion import next_role, quality_gate
 from academy.evolution.scoring import (
     aggregate,
@@ -158,9 +158,8 @@ def test_aggregate_and_gaps(traffic, tmp_path):
     assert table.loc[("student-1", "capitals"), "win_rate"] == 0.0
     assert table.loc[("teacher", "capitals"), "cost_share"] == pytest.approx(0.0003 / 0.000301)
     assert table.loc[("teacher", "units"), "supervisor_calls"] == 40
-    report = mine_gaps(
-        snapshot, clusters, aggregate(snapshot, clusters), GapsConfig(quality_gate=0.9, min_queries=10)
-    )
+    config = GapsConfig(quality_gate=0.9, min_queries=10, savings_half_life=0)
+    report = mine_gaps(snapshot, clusters, aggregate(snapshot, clusters), config)
     [gap] = report.selected
     assert (gap.domain, gap.kind, gap.best_student, gap.queries) == (
         "capitals",
@@ -168,10 +167,23 @@ def test_aggregate_and_gaps(traffic, tmp_path):
         "student-1",
         40,
     )
-    assert gap.savings == pytest.approx(40 * 1.0 * 0.0003)
+    assert gap.savings == pytest.approx(40 * 1.0 * 0.0003)  # every query counts 1 without a half-life
+    recent = mine_gaps(
+        snapshot, clusters, aggregate(snapshot, clusters), config.model_copy(update={"savings_half_life": 40})
+    )
+    assert 0 < recent.selected[0].savings < gap.savings  # older queries count less
     units = next(c for c in report.clusters if c.domain == "units")
     assert units.kind is None and units.best_student_score == 1.0
     assert model_win_rates(snapshot)["student-1"] == (0.5, 80)
+
+
+def test_recency_halves_a_querys_weight_every_half_life_newer_queries():
+    ts = pd.Series(pd.to_datetime([3, 1, 2, 2, 0], unit="s", utc=True))
+    weights = recency_weights(ts, half_life=2)
+    assert list(weights) == pytest.approx(
+        [1.0, 0.5**1.5, 0.5**0.5, 0.5**1.0, 0.5**2]
+    )  # ties keep their order
+    assert list(recency_weights(ts, 0)) == [1.0] * 5
 
 
 def test_uncovered_cluster_is_a_spawn_gap(traffic, tmp_path):
@@ -359,7 +371,8 @@ def test_scoring_shards_keep_each_querys_answers_together():
 
 def test_a_refused_candidate_no_worse_than_production_is_carried_to_the_next_night(tmp_path):
     """Training continues from last night's refused candidate only when it was refused for want of
-    proof: same production version, gain >= 0, no cluster regressed, not a spawn."""
+    proof: same production version, gain >= 0, no cluster regressed. A spawned student not promoted
+    yet carries its refused candidate whatever its score: nothing serves it until the gate passes."""
     import json
 
     from academy.evolution.students import carried_candidate
@@ -380,7 +393,11 @@ def test_a_refused_candidate_no_worse_than_production_is_carried_to_the_next_nig
     assert night(difference=-0.02) is None  # measured worse
     assert night(regressed=True) is None  # a cluster regressed
     assert night(incumbent=2) is None  # production moved on since
-    assert night(spawn=True) is None
+    assert night(spawn=True) is None  # a spawn promoted since (production 3): it starts from that
     assert night(difference=None) is None
+    night(spawn=True, incumbent=None, difference=-0.3)
+    assert carried_candidate(work / "model", None) == work / "carried"  # a refused spawn goes on from its own
+    night(spawn=True, incumbent=None, stage="production")
+    assert carried_candidate(work / "model", None) is None
     (work / "promotion.json").unlink()
     assert carried_candidate(work / "model", 3) is None  # never gated

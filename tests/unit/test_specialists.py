@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from academy.evolution.gaps import ClusterStats, GapReport
-from academy.evolution.specialists import centroids, nearest_cluster, rehearsal_in_region, specialist_region
+from academy.evolution.specialists import centroids, nearest_cluster, night_plan, rehearsal_in_region
 
 
 def stats(cluster: int, owner: str | None, kind: str | None, savings: float) -> ClusterStats:
@@ -21,27 +21,63 @@ def unit(v: list[float]) -> np.ndarray:
 CENTRES = {0: unit([1, 0, 0]), 1: unit([0.9, 0.3, 0]), 2: unit([0, 1, 0]), 3: unit([0, 0, 1])}
 
 
-def test_the_top_saving_gap_of_a_generalist_and_its_close_gaps_make_the_region():
+def names():
+    return iter(f"new-{i}" for i in range(1, 100))
+
+
+def test_every_gap_joins_a_region_around_the_top_saving_gap_left():
     report = GapReport(
         [],
         [
-            stats(3, "student-2", "underperforming", 9.0),  # a specialist's own gap: it keeps it
             stats(0, "student-1", "underperforming", 5.0),
             stats(2, "student-1", "underperforming", 4.0),
             stats(1, "student-1", "underperforming", 1.0),
+            stats(3, None, "uncovered", 0.5),
         ],
         0.9,
     )
-    plan = {"student-1": [0, 1, 2], "student-2": [3]}
-    owner, region = specialist_region(report, plan, {"student-1"}, CENTRES, similarity=0.6)
-    assert owner == "student-1" and region == [0, 1]  # cluster 2 is far from cluster 0
-    assert specialist_region(report, plan, {"student-1"}, CENTRES, similarity=0.99)[1] == [0]
-    assert specialist_region(report, plan, set(), CENTRES, 0.6) is None  # no generalist, no specialist
+    plan = night_plan(report, {}, CENTRES, similarity=0.6, max_students=5, new_names=names())
+    assert plan == {"new-1": [0, 1], "new-2": [2], "new-3": [3]}  # cluster 1 is close to 0, 2 and 3 are not
+    assert night_plan(report, {}, CENTRES, 0.99, 5, names()) == {
+        "new-1": [0],
+        "new-2": [2],
+        "new-3": [1],
+        "new-4": [3],
+    }
 
 
-def test_uncovered_gaps_are_never_a_specialist_region():
-    report = GapReport([], [stats(0, None, "uncovered", 9.0)], 0.9)
-    assert specialist_region(report, {"": [0]}, {"student-1"}, CENTRES, 0.6) is None
+def test_a_region_goes_back_to_the_specialist_trained_there():
+    report = GapReport(
+        [], [stats(0, "student-1", "underperforming", 5.0), stats(2, None, "uncovered", 4.0)], 0.9
+    )
+    earlier = {"student-7": unit([1, 0.1, 0]), "student-8": unit([0, 0, 1])}
+    plan = night_plan(report, earlier, CENTRES, 0.6, 5, names())
+    assert plan == {"student-7": [0], "new-1": [2]}  # 0 is student-7's region; nobody owns 2's
+
+
+def test_a_specialist_keeps_the_gaps_where_it_is_best_wherever_they_are():
+    report = GapReport(
+        [],
+        [stats(3, "student-7", "underperforming", 9.0), stats(0, "student-1", "underperforming", 1.0)],
+        0.9,
+    )
+    plan = night_plan(report, {"student-7": unit([1, 0, 0])}, CENTRES, 0.6, 5, names())
+    assert plan == {"student-7": [0, 3]}
+
+
+def test_only_the_regions_that_save_the_most_train_tonight():
+    report = GapReport(
+        [],
+        [
+            stats(2, "student-1", "underperforming", 4.0),
+            stats(3, None, "uncovered", 3.0),
+            stats(0, "student-1", "underperforming", 2.5),
+            stats(1, "student-1", "underperforming", 2.0),
+        ],
+        0.9,
+    )
+    plan = night_plan(report, {}, CENTRES, 0.6, max_students=2, new_names=names())
+    assert plan == {"new-1": [2], "new-3": [0, 1]}  # regions save 4, 3 and 4.5: the one of 3 waits
 
 
 def test_rehearsal_keeps_the_pairs_whose_query_falls_in_the_region():

@@ -25,7 +25,8 @@ ANSWER_COLUMNS = [
 SCORE_COLUMNS = ["id", "query_id", "ts", "model", "judge_score", "judge_name", "judge_cost", "error"]
 
 CACHE = "cache"
-SERVED_PURPOSES = ("serve", "failed", "deferred")  # failed or deferred: the chosen model failed or was unsure, the teacher served
+# failed or deferred: the chosen model failed or was unsure, the teacher served
+SERVED_PURPOSES = ("serve", "failed", "deferred")
 USD = 8  # decimals kept for dollar amounts (school queries cost ~1e-5 USD)
 RATIO = 4
 NO_TRAFFIC = "no traffic yet: the router logs every request to the traffic store; nothing is there"

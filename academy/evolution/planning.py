@@ -1,0 +1,129 @@
+"""Which students train tonight, on which gaps: the plan of a night, from the gap report, the
+registry and the candidates of earlier nights (academy/evolution/specialists.py says why
+specialists). Plain functions over the config; ``tasks/nightly.py`` wraps them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import datasets
+import numpy as np
+
+from academy.config import AcademyConfig
+from academy.evolution import dataset as ds
+from academy.evolution import specialists as sp
+from academy.evolution import students as st
+from academy.evolution.gaps import read_gaps
+from academy.evolution.layout import NightLayout
+from academy.evolution.snapshot import read_snapshot
+from registry.model_registry import ModelRegistry
+
+
+def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
+    """student -> gap clusters to learn tonight. With ``gaps.specialise`` (the default) every gap
+    goes to a specialist of its region, an earlier one or a new one, and the ``max_students`` that
+    save the most train (academy/evolution/specialists.py); without it, each student retrains on
+    the gaps where it is best and uncovered gaps go to one new student (key ``SPAWN``, named by
+    :func:`spawn_plan`). A student whose gaps hold fewer than ``min_queries`` training rows sits
+    the night out: taught from a handful of answers it never passes its gate.
+
+    A gap whose best student is no longer trainable here (not a configured hf student, not in the
+    registry: e.g. a remote model) counts as uncovered.
+    """
+    registry = ModelRegistry.from_config(cfg)
+    report = read_gaps(NightLayout.of(cfg).gaps)[1]
+    if cfg.evolution.gaps.specialise and st.local_students(cfg):
+        gaps = cfg.evolution.gaps
+        taken = [m.name for m in cfg.models] + registry.models()
+        chosen = sp.night_plan(
+            report,
+            specialist_centres(cfg),
+            cluster_centres(cfg),
+            gaps.specialist_similarity,
+            gaps.max_students,
+            st.new_names(taken),
+        )
+        return {s: g for s, g in chosen.items() if student_examples(cfg, g) >= gaps.min_queries}
+    trainable = {m.name for m in st.local_students(cfg)} | set(registry.models())
+    plan: dict[str, list[int]] = {}
+    for student, gaps in st.assignments(report).items():
+        plan.setdefault(student if student in trainable else st.SPAWN, []).extend(gaps)
+    if st.SPAWN in plan and student_examples(cfg, plan[st.SPAWN]) < cfg.evolution.gaps.min_queries:
+        del plan[st.SPAWN]
+    return plan
+
+
+def specialist_centres(cfg: AcademyConfig) -> dict[str, Any]:
+    """Students spawned on earlier nights -> the centre of the region they last trained on (from
+    their candidate's ``train.json``): how a region finds its specialist again tomorrow."""
+    generalists = {m.name for m in st.local_students(cfg)}
+    root = NightLayout.of(cfg).candidate("x").parent
+    out = {}
+    for record_file in sorted(root.glob("*/train.json")) if root.is_dir() else []:
+        name = record_file.parent.name
+        centre = st.read_json(record_file).get("centre")
+        if name not in generalists and centre:
+            out[name] = np.asarray(centre, dtype=np.float64)
+    return out
+
+
+def spawning(cfg: AcademyConfig, plan: dict[str, list[int]]) -> list[str]:
+    """The students of ``plan`` with no version in production yet: they are trained as spawned
+    students (from the generalist's weights or their own last candidate; no incumbent to beat)."""
+    registry = ModelRegistry.from_config(cfg)
+    known = set(registry.models())
+    return sorted(
+        s
+        for s in plan
+        if s == st.SPAWN or not is_generalist(cfg, s) and (s not in known or registry.production(s) is None)
+    )
+
+
+def cluster_centres(cfg: AcademyConfig) -> dict[int, Any]:
+    """Tonight's clusters' unit-mean query embeddings (academy/evolution/specialists.py)."""
+    layout = NightLayout.of(cfg)
+    return sp.centroids(read_snapshot(layout.snapshot).queries, read_gaps(layout.gaps)[0])
+
+
+def is_generalist(cfg: AcademyConfig, student: str) -> bool:
+    """A configured local student (the generalist); spawned students are specialists."""
+    return student in {m.name for m in st.local_students(cfg)}
+
+
+def specialist_rehearsal(
+    cfg: AcademyConfig, student: str, gaps: list[int]
+) -> list[tuple[str, str, str | None]]:
+    """A student's warm-start rehearsal: all of it for a configured generalist; for a specialist
+    (spawned, not configured) only the pairs whose query falls in its gap clusters."""
+    pairs = st.rehearsal_pairs(cfg, student)
+    if is_generalist(cfg, student) or not pairs:
+        return pairs
+    embeddings = st.rehearsal_embeddings(cfg, student, pairs)
+    return sp.rehearsal_in_region(pairs, embeddings, cluster_centres(cfg), gaps)
+
+
+def spawn_plan(cfg: AcademyConfig) -> dict[str, list[int]]:
+    """Tonight's students that have no production version yet (see :func:`spawning`), by name; the
+    uncovered gaps of a night without ``gaps.specialise`` get the next free name. Run after the
+    other students, so the name skips any version they registered."""
+    current = plan(cfg)
+    out = {s: current[s] for s in spawning(cfg, current) if s != st.SPAWN}
+    if st.SPAWN in current:
+        names = [m.name for m in cfg.models] + ModelRegistry.from_config(cfg).models() + list(out)
+        out[st.spawn_name(names)] = current[st.SPAWN]
+    return out
+
+
+def student_examples(cfg: AcademyConfig, gaps: list[int]) -> int:
+    """Training rows a student trained on ``gaps`` (no retention) would learn from (no datasets yet: no limit)."""
+    layout = NightLayout.of(cfg)
+    if not (layout.distill / ds.TRAIN_FILE).is_file():
+        return cfg.evolution.gaps.min_queries
+    datasets.disable_progress_bars()
+    return len(st.student_splits(ds.read_datasets(layout.distill), gaps, retention=False)[0])
+
+
+def region_of(cfg: AcademyConfig, gaps: list[int]) -> list[float] | None:
+    """The unit-mean centroid of these gap clusters, recorded with a specialist's candidate."""
+    centre = sp.region_centre(cluster_centres(cfg), gaps)
+    return None if centre is None else [round(float(x), 6) for x in centre]
