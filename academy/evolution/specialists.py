@@ -69,20 +69,16 @@ def night_plan(
     """student -> the gap clusters it trains on tonight (pure).
 
     ``specialists``: the students spawned on earlier nights (promoted or not) -> their region's
-    centre. A gap whose best student is one of them stays that specialist's. Every other gap (a
-    generalist's, or uncovered) joins a region: the top-savings gap left and the gaps left whose
-    centroid has cosine >= ``similarity`` with it. A region goes to the specialist whose centre
-    is nearest (cosine >= ``similarity``), else to a new student named from ``new_names``. The
-    ``max_students`` students whose gaps save the most train tonight; the rest wait (their gaps
-    stay gaps, so they rank again tomorrow).
+    centre. Every gap joins a region: the top-savings gap left and the gaps left whose centroid
+    has cosine >= ``similarity`` with it. A region goes to the specialist whose centre is nearest
+    (cosine >= ``similarity``), else to a new student named from ``new_names``. Which student is
+    "best" on a gap does not decide: where nobody knows anything, the best is whoever has a few
+    judged answers there (seed 0's reversal specialist, right on 0% of sorting and capitals, was
+    handed both). The ``max_students`` students whose gaps save the most train tonight; the rest
+    wait (their gaps stay gaps, so they rank again tomorrow).
     """
-    plan: dict[str, list[int]] = {}
-    left = []
-    for gap in report.selected:  # ranked by savings
-        if gap.kind == "underperforming" and gap.best_student in specialists:
-            plan.setdefault(gap.best_student, []).append(gap.cluster)
-        else:
-            left.append(gap)
+    regions: dict[str | int, list[int]] = {}  # a specialist's name, or a new region's number
+    left = list(report.selected)  # ranked by savings
     while left:
         top = centres.get(left[0].cluster)
         region = [
@@ -93,13 +89,12 @@ def night_plan(
         ]
         left = [g for g in left if g not in region]
         clusters = [g.cluster for g in region]
-        owner = nearest_specialist(region_centre(centres, clusters), specialists, similarity) or next(
-            new_names
-        )
-        plan.setdefault(owner, []).extend(clusters)
+        owner = nearest_specialist(region_centre(centres, clusters), specialists, similarity)
+        regions.setdefault(owner if owner is not None else len(regions), []).extend(clusters)
     savings = {g.cluster: g.savings for g in report.selected}
-    ranked = sorted(plan, key=lambda s: (-sum(savings[c] for c in plan[s]), s))
-    return {s: sorted(plan[s]) for s in ranked[:max_students]}
+    chosen = sorted(regions, key=lambda r: -sum(savings[c] for c in regions[r]))[:max_students]
+    # new specialists are named once chosen, so a region that waits uses up no name
+    return {(r if isinstance(r, str) else next(new_names)): sorted(regions[r]) for r in chosen}
 
 
 def nearest_cluster(embeddings: np.ndarray, centres: dict[int, np.ndarray]) -> np.ndarray:

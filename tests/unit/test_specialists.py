@@ -55,14 +55,14 @@ def test_a_region_goes_back_to_the_specialist_trained_there():
     assert plan == {"student-7": [0], "new-1": [2]}  # 0 is student-7's region; nobody owns 2's
 
 
-def test_a_specialist_keeps_the_gaps_where_it_is_best_wherever_they_are():
+def test_a_specialist_gets_no_gap_outside_its_region_for_being_best_there():
     report = GapReport(
         [],
         [stats(3, "student-7", "underperforming", 9.0), stats(0, "student-1", "underperforming", 1.0)],
         0.9,
     )
     plan = night_plan(report, {"student-7": unit([1, 0, 0])}, CENTRES, 0.6, 5, names())
-    assert plan == {"student-7": [0, 3]}
+    assert plan == {"new-1": [3], "student-7": [0]}  # 3 is far from student-7's region: a new specialist
 
 
 def test_only_the_regions_that_save_the_most_train_tonight():
@@ -77,7 +77,7 @@ def test_only_the_regions_that_save_the_most_train_tonight():
         0.9,
     )
     plan = night_plan(report, {}, CENTRES, 0.6, max_students=2, new_names=names())
-    assert plan == {"new-1": [2], "new-3": [0, 1]}  # regions save 4, 3 and 4.5: the one of 3 waits
+    assert plan == {"new-1": [0, 1], "new-2": [2]}  # regions save 4, 3 and 4.5: the one of 3 waits, unnamed
 
 
 def test_rehearsal_keeps_the_pairs_whose_query_falls_in_the_region():
