@@ -35,6 +35,11 @@ class NightLayout:
     def registry_cache(self) -> Path:
         return self.home / "registry-cache"
 
+    @property
+    def candidates(self) -> Path:
+        """Every student's candidate folder (kept between nights: a refused one is trained on)."""
+        return self.home / "nightly" / "candidates"
+
     def candidate(self, student: str) -> Path:
         """A student's candidate of tonight: ``model/`` and the JSON records of each step."""
-        return self.home / "nightly" / "candidates" / student
+        return self.candidates / student

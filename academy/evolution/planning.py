@@ -57,7 +57,7 @@ def specialist_centres(cfg: AcademyConfig) -> dict[str, Any]:
     """Students spawned on earlier nights -> the centre of the region they last trained on (from
     their candidate's ``train.json``): how a region finds its specialist again tomorrow."""
     generalists = {m.name for m in st.local_students(cfg)}
-    root = NightLayout.of(cfg).candidate("x").parent
+    root = NightLayout.of(cfg).candidates
     out = {}
     for record_file in sorted(root.glob("*/train.json")) if root.is_dir() else []:
         name = record_file.parent.name
