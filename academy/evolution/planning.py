@@ -4,6 +4,7 @@ specialists). Plain functions over the config; ``tasks/nightly.py`` wraps them."
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import datasets
@@ -43,12 +44,15 @@ def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
             gaps.max_students,
             st.new_names(taken),
         )
-        return {s: g for s, g in chosen.items() if student_examples(cfg, g) >= gaps.min_queries}
+        rows = rows_per_gap(cfg)
+        return {s: g for s, g in chosen.items() if enough_examples(rows, g, gaps.min_queries)}
     trainable = {m.name for m in st.local_students(cfg)} | set(registry.models())
     plan: dict[str, list[int]] = {}
     for student, gaps in st.assignments(report).items():
         plan.setdefault(student if student in trainable else st.SPAWN, []).extend(gaps)
-    if st.SPAWN in plan and student_examples(cfg, plan[st.SPAWN]) < cfg.evolution.gaps.min_queries:
+    if st.SPAWN in plan and not enough_examples(
+        rows_per_gap(cfg), plan[st.SPAWN], cfg.evolution.gaps.min_queries
+    ):
         del plan[st.SPAWN]
     return plan
 
@@ -114,13 +118,18 @@ def spawn_plan(cfg: AcademyConfig) -> dict[str, list[int]]:
     return out
 
 
-def student_examples(cfg: AcademyConfig, gaps: list[int]) -> int:
-    """Training rows a student trained on ``gaps`` (no retention) would learn from (no datasets yet: no limit)."""
+def rows_per_gap(cfg: AcademyConfig) -> Counter[int] | None:
+    """Training rows per gap cluster in tonight's datasets, read once (None: no datasets yet, no limit)."""
     layout = NightLayout.of(cfg)
     if not (layout.distill / ds.TRAIN_FILE).is_file():
-        return cfg.evolution.gaps.min_queries
+        return None
     datasets.disable_progress_bars()
-    return len(st.student_splits(ds.read_datasets(layout.distill), gaps, retention=False)[0])
+    return Counter(ds.read_datasets(layout.distill)["train"]["gap"])
+
+
+def enough_examples(rows: Counter[int] | None, gaps: list[int], minimum: int) -> bool:
+    """Whether a student trained on ``gaps`` (no retention) would learn from ``minimum`` rows."""
+    return rows is None or sum(rows[g] for g in set(gaps)) >= minimum
 
 
 def region_of(cfg: AcademyConfig, gaps: list[int]) -> list[float] | None:
