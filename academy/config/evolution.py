@@ -36,8 +36,8 @@ class GapsConfig(Section):
     savings_half_life: int = Field(500, ge=0)
     # Specialists (academy/evolution/specialists.py): every gap goes to a specialist student of its
     # region (the top-savings gap and the gaps whose centroid cosine with it >= specialist_similarity),
-    # the one already trained there or a new one; the max_students regions with the most savings are
-    # trained tonight. False: the generalist retrains on its gaps, one new student for uncovered gaps.
+    # the one already trained there or a new one; the max_students regions whose biggest gap saves the
+    # most are trained tonight. False: the generalist retrains on its gaps, one new student for uncovered gaps.
     specialise: bool = True
     specialist_similarity: float = Field(0.6, ge=-1, le=1)
     max_students: int = Field(3, ge=1)  # candidates trained per night when specialising

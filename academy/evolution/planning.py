@@ -22,8 +22,8 @@ from registry.model_registry import ModelRegistry
 
 def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
     """student -> gap clusters to learn tonight. With ``gaps.specialise`` (the default) every gap
-    goes to a specialist of its region, an earlier one or a new one, and the ``max_students`` that
-    save the most train (academy/evolution/specialists.py); without it, each student retrains on
+    goes to a specialist of its region, an earlier one or a new one, and the ``max_students`` whose
+    biggest gaps save the most train (academy/evolution/specialists.py); without it, each student retrains on
     the gaps where it is best and uncovered gaps go to one new student (key ``SPAWN``, named by
     :func:`spawn_plan`). A student whose gaps hold fewer than ``min_queries`` training rows sits
     the night out: taught from a handful of answers it never passes its gate.

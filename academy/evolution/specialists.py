@@ -12,7 +12,7 @@ whose region centre is nearest, or a new one. A specialist keeps its region acro
 centre is recorded with each candidate), and a night it is refused is not thrown away: the next
 night trains on from that candidate (academy/evolution/students.py ``carried_candidate``), so a
 region's steps add up until the gate sees them. The night's candidates are the regions that save
-the most. Regions come from the traffic alone (cluster centroids of query embeddings). A
+the most (their biggest gap). Regions come from the traffic alone (cluster centroids of query embeddings). A
 specialist's rehearsal data is the part of the generalist's warm-start set that falls in its
 clusters (nearest centroid): what Academy paid for that is relevant there.
 """
@@ -74,8 +74,10 @@ def night_plan(
     (cosine >= ``similarity``), else to a new student named from ``new_names``. Which student is
     "best" on a gap does not decide: where nobody knows anything, the best is whoever has a few
     judged answers there (seed 0's reversal specialist, right on 0% of sorting and capitals, was
-    handed both). The ``max_students`` students whose gaps save the most train tonight; the rest
-    wait (their gaps stay gaps, so they rank again tomorrow).
+    handed both). The ``max_students`` regions whose biggest gap saves the most train tonight; the
+    rest wait (their gaps stay gaps, so they rank again tomorrow). The biggest gap, not the sum: a
+    night's steps are split over a region's gaps, and ranked by sum, regions of many small gaps kept
+    the week's biggest gap (seed 0's capitals, new on day 4) untrained for two nights.
     """
     regions: dict[str | int, list[int]] = {}  # a specialist's name, or a new region's number
     left = list(report.selected)  # ranked by savings
@@ -92,7 +94,7 @@ def night_plan(
         owner = nearest_specialist(region_centre(centres, clusters), specialists, similarity)
         regions.setdefault(owner if owner is not None else len(regions), []).extend(clusters)
     savings = {g.cluster: g.savings for g in report.selected}
-    chosen = sorted(regions, key=lambda r: -sum(savings[c] for c in regions[r]))[:max_students]
+    chosen = sorted(regions, key=lambda r: -max(savings[c] for c in regions[r]))[:max_students]
     # new specialists are named once chosen, so a region that waits uses up no name
     return {(r if isinstance(r, str) else next(new_names)): sorted(regions[r]) for r in chosen}
 

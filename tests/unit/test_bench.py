@@ -9,3 +9,38 @@ def test_fanout_bench_refuses_an_unknown_runner():
 
     result = CliRunner().invoke(app, ["bench", "fanout", "--runner", "ray"])
     assert result.exit_code == 2 and "unknown runner 'ray'" in result.output
+
+
+def test_route_day_serves_a_student_where_its_region_record_clears_the_floor():
+    """bench/route_day.py's replay on made-up evidence: right on 150 judged answers of one kind,
+    wrong on 150 of another, the student serves the first kind's day (only through its region:
+    the queries are below every row's similarity ramp) and none of the second."""
+    import pandas as pd
+
+    from academy.config import EvidenceConfig
+    from academy.routing.evidence import Judged
+    from bench.route_day import route, summary
+    from tests.factories.evidence import templated
+    from tests.factories.vectors import unit
+
+    good, bad = unit(51), unit(52)
+    evidence = [Judged("t", "s", "1", templated(good, i), 1.0, float(i), 0.9) for i in range(150)]
+    evidence += [Judged("t", "s", "1", templated(bad, 500 + i), 0.0, 200.0 + i, 0.9) for i in range(150)]
+    day = pd.DataFrame(
+        {
+            "tenant": "t",
+            "embedding": [templated(good, 1_000 + i) for i in range(10)]
+            + [templated(bad, 2_000 + i) for i in range(10)],
+            "domain": ["good"] * 10 + ["bad"] * 10,
+        }
+    )
+    students = {"s": ("1", ["4"] * 5 + ["5"] * 15, [0.9] * 20)}
+    gold = ["4"] * 20
+    config = EvidenceConfig(region_every=100)
+    frame = route(evidence, config, 0.85, day, students, gold)
+    assert frame.groupby("domain")["served"].mean().to_dict() == {"bad": 0.0, "good": 1.0}
+    assert frame["right"].sum() == 5  # the first five answers are right, the next five not
+    assert not route(evidence, config.model_copy(update={"region_weight": 0.0}), 0.85, day, students, gold)[
+        "served"
+    ].any()
+    assert "student share 0.50" in summary("x", frame)

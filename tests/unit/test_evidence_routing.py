@@ -9,7 +9,7 @@ import pytest
 
 from academy.config import EvidenceConfig
 from academy.routing.evidence import EvidenceIndex, Posterior, explore_probability, posterior
-from tests.factories.evidence import FLOOR, near
+from tests.factories.evidence import FLOOR, near, templated
 from tests.factories.vectors import unit
 
 
@@ -131,3 +131,52 @@ def test_a_neighbourhood_leans_on_the_students_calibration_until_its_own_record_
     for i in range(200):
         bare.add("t", "student", "1", near(known, i), 1.0, confidence=0.95)
     assert bare.estimate_deferral("t", "student", near(fresh, 1), "1", FLOOR - 0.05)[1].lower < FLOOR - 0.05
+
+
+def test_a_region_counts_a_models_judged_answers_on_queries_of_its_kind_however_far_their_cosine():
+    """Right on 150 queries of one kind, wrong on 150 of another: a new query of the first kind is
+    below every row's similarity ramp, so only its region (k-means over the judged rows) finds the
+    record; the second kind's record stays out of the first kind's region."""
+    right_kind, wrong_kind = unit(31), unit(32)
+    config = EvidenceConfig(defer_thresholds=[], region_every=100)
+    regions, similarity_only = (
+        EvidenceIndex(config),
+        EvidenceIndex(config.model_copy(update={"region_weight": 0.0})),
+    )
+    for index in (regions, similarity_only):
+        for i in range(150):
+            index.add("t", "student", "1", templated(right_kind, i), 1.0)
+            index.add("t", "student", "1", templated(wrong_kind, 500 + i), 0.0)
+    query = templated(right_kind, 9_999)
+    assert float(templated(right_kind, 1) @ query) < config.min_similarity  # out of every ramp
+    assert similarity_only.estimate("t", "student", query, "1").lower < FLOOR
+    found = regions.estimate("t", "student", query, "1")
+    assert found.lower >= FLOOR and found.evidence > 20
+    assert regions.estimate("t", "student", templated(wrong_kind, 9_999), "1").upper < 0.2
+    # a query unlike all judged traffic has no region: nothing to go on
+    assert regions.estimate("t", "student", unit(33), "1").evidence == 0
+
+
+def test_a_model_that_turns_wrong_in_its_region_loses_it_within_the_stated_bound():
+    """Recency ages a region's rows as newer judged rows arrive there: wrong answers on queries of
+    the region take a model right on 300 judged answers of its kind below the floor within
+    samples_to_lose (region rows count as exact neighbours), however far their cosine."""
+    from academy.routing.evidence import samples_to_lose
+
+    kind = unit(41)
+    config = EvidenceConfig(defer_thresholds=[], region_every=100)
+    index = EvidenceIndex(config)
+    for i in range(300):
+        index.add("t", "student", "1", templated(kind, i), 1.0)
+    query = templated(kind, 9_999)
+    assert index.estimate("t", "student", query, "1").lower >= FLOOR
+    there = (
+        v
+        for v in (templated(kind, 1_000 + i) for i in range(2_000))
+        if index.region(v) == index.region(query)
+    )
+    wrong = 0
+    while index.estimate("t", "student", query, "1").lower >= FLOOR:
+        index.add("t", "student", "1", next(there), 0.0)
+        wrong += 1
+    assert index.region(query) >= 0 and wrong <= samples_to_lose(config, FLOOR, prior_rows=300)

@@ -65,7 +65,7 @@ def test_a_specialist_gets_no_gap_outside_its_region_for_being_best_there():
     assert plan == {"new-1": [3], "student-7": [0]}  # 3 is far from student-7's region: a new specialist
 
 
-def test_only_the_regions_that_save_the_most_train_tonight():
+def test_only_the_regions_with_the_biggest_gaps_train_tonight():
     report = GapReport(
         [],
         [
@@ -77,7 +77,9 @@ def test_only_the_regions_that_save_the_most_train_tonight():
         0.9,
     )
     plan = night_plan(report, {}, CENTRES, 0.6, max_students=2, new_names=names())
-    assert plan == {"new-1": [0, 1], "new-2": [2]}  # regions save 4, 3 and 4.5: the one of 3 waits, unnamed
+    # regions {2}, {3} and {0, 1}: biggest gaps 4, 3 and 2.5. {0, 1} saves 4.5 in all, but its
+    # steps would be split over two gaps: it waits (unnamed), and the biggest single gaps train
+    assert plan == {"new-1": [2], "new-2": [3]}
 
 
 def test_rehearsal_keeps_the_pairs_whose_query_falls_in_the_region():

@@ -1,0 +1,169 @@
+"""Re-route a finished demo's last day offline: how much would each evidence setting give the students?
+
+A demo home (``academy demo --home H``) keeps the week's traffic store and its promoted students.
+This rebuilds the router's evidence index from every judged answer logged *before* the last day,
+asks each student (its last version that served that day, through the hf backend as the router
+would) for its answer to each of the day's queries, and replays the router's choice per query:
+the cheapest model whose cascade estimate clears the floor answers if its confidence clears the
+chosen threshold, else the teacher does. The school's answers are used here only to measure
+whether a served answer was right, never to decide.
+
+It prints, per setting: the students' share of the day, what a served student answer got right
+per domain, and a cost proxy (the teacher's share plus 1% per student call, ignoring judging and
+exploration, which the real day also pays). The day-7 figures of a run move with it (seed 0,
+before regions: proxy share 0.42, the day itself 0.44).
+
+Run: ``.venv/bin/python bench/route_day.py --home /tmp/d0 [--set region_weight=0] [--set floor=0.8,k=128]``
+(each ``--set`` is one more setting: comma-separated ``router.evidence`` keys, or ``floor``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from academy.backends.hf import HFBackend
+from academy.backends.reference import load_reference_source
+from academy.config import AcademyConfig, EvidenceConfig, ModelConfig, load_config
+from academy.routing.evidence import EvidenceIndex, Judged
+from academy.store import TrafficStore
+
+
+def last_day(store: TrafficStore, queries_per_day: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """(the last day's queries, every answer, when that day began)."""
+    queries = store.queries_frame(columns=["id", "text", "ts", "tenant", "embedding", "domain"])
+    day = queries.sort_values("ts").tail(queries_per_day)
+    answers = store.answers_frame(
+        columns=["id", "query_id", "ts", "tenant", "model", "version", "confidence", "judge_score", "error"]
+    )
+    return day, answers, day["ts"].min()
+
+
+def evidence_before(store: TrafficStore, answers: pd.DataFrame, start: pd.Timestamp) -> list[Judged]:
+    """Every online-judged answer logged before ``start``, oldest first, as the index holds it."""
+    queries = store.queries_frame(columns=["id", "embedding"])
+    embedding = dict(zip(queries["id"], queries["embedding"]))
+    judged = answers[answers["judge_score"].notna() & answers["error"].isna() & (answers["ts"] < start)]
+    judged = judged[judged["query_id"].isin(embedding)].sort_values("ts", kind="stable")
+    return [
+        Judged(
+            r.tenant,
+            r.model,
+            None if pd.isna(r.version) else str(r.version),
+            np.asarray(embedding[r.query_id], np.float32),
+            float(r.judge_score),
+            float(i),
+            None if pd.isna(r.confidence) else float(r.confidence),
+        )
+        for i, r in enumerate(judged.itertuples(index=False))
+    ]
+
+
+def student_answers(
+    cfg: AcademyConfig, day: pd.DataFrame, answers: pd.DataFrame, start: pd.Timestamp
+) -> dict:
+    """student -> (version, answers, confidences) for the day's queries, from the version it served."""
+    mlflow.set_tracking_uri(f"sqlite:///{cfg.paths.home}/mlflow.db")
+    served = answers[(answers["ts"] >= start) & answers["version"].notna()].sort_values("ts")
+    versions = served.groupby("model")["version"].last().to_dict()
+    other = {m.name for m in cfg.models if m.backend != "hf"}  # the teacher: not re-asked
+    template = next(
+        m.options for m in cfg.models if m.backend == "hf"
+    )  # spawned students are configured alike
+    out = {}
+    for name, version in sorted(versions.items()):
+        if name in other:
+            continue
+        local = Path(cfg.paths.home) / "students" / name
+        path = str(local) if local.is_dir() and str(version) == "1" else f"models:/{name}/{version}"
+        config = ModelConfig(
+            name=name,
+            backend="hf",
+            role="student",
+            price_in=0,
+            price_out=0,
+            options={**template, "path": path},
+        )
+        backend = HFBackend(config, home=Path(cfg.paths.home))
+        backend.load()
+        completions = backend.generate(list(day["text"]))
+        out[name] = (str(version), [c.text for c in completions], [c.confidence for c in completions])
+    return out
+
+
+def route(
+    evidence: list[Judged],
+    config: EvidenceConfig,
+    floor: float,
+    day: pd.DataFrame,
+    students: dict,
+    gold: list,
+) -> pd.DataFrame:
+    """Per query of the day: its domain, whether a student served it, and whether that was right."""
+    index = EvidenceIndex(config)
+    index.add_many(evidence)
+    rows = []
+    for i, r in enumerate(day.itertuples(index=False)):
+        estimates = [
+            (name, *index.estimate_deferral(r.tenant, name, np.asarray(r.embedding), version, floor))
+            for name, (version, _, _) in students.items()
+        ]
+        clear = [e for e in estimates if e[2].lower >= floor]
+        served, right = False, None
+        if clear:
+            name, threshold, post, _ = max(clear, key=lambda e: e[2].quality)
+            confidence = students[name][2][i]
+            if threshold <= 0 or (confidence is not None and confidence >= threshold):
+                served, right = True, students[name][1][i].strip() == (gold[i] or "").strip()
+        rows.append((r.domain, served, right, bool(clear)))
+    return pd.DataFrame(rows, columns=["domain", "served", "right", "asked"])
+
+
+def summary(name: str, frame: pd.DataFrame) -> str:
+    teacher = 1.0 - frame["served"].mean()
+    per = []
+    for domain, group in frame.groupby("domain"):
+        hits = group[group["served"]]
+        accuracy = f"{hits['right'].mean():.2f}" if len(hits) else "-"
+        per.append(f"{domain} {group['served'].mean():.2f}/{accuracy}")
+    return (
+        f"{name}: student share {frame['served'].mean():.2f}, cost proxy {teacher + 0.01 * frame['asked'].mean():.2f}"
+        f" | per domain share/served accuracy: {', '.join(per)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", required=True, help="a finished `academy demo --home` directory")
+    parser.add_argument("--set", action="append", default=[], help="key=value[,key=value]: one more setting")
+    args = parser.parse_args()
+    cfg = load_config(Path(args.home) / "academy.yaml")
+    store = TrafficStore(cfg.paths.store, cfg.store)
+    day, answers, start = last_day(store, cfg.demo.queries_per_day)
+    evidence = evidence_before(store, answers, start)
+    students = student_answers(cfg, day, answers, start)
+    source = load_reference_source("school", cfg.paths.home)
+    gold = [(hit.reference if hit else None) for hit in map(source.lookup, day["text"])]
+    settings = {"as configured": (cfg.router.evidence, cfg.router.quality_floor)}
+    for spec in args.set:
+        config, floor = cfg.router.evidence, cfg.router.quality_floor
+        for pair in spec.split(","):
+            key, value = pair.split("=", 1)
+            if key == "floor":
+                floor = float(value)
+            else:
+                config = EvidenceConfig.model_validate({**config.model_dump(), key: value})
+        settings[spec] = (config, floor)
+    print(
+        f"{len(day)} queries of the last day, {len(evidence)} judged answers before it, students {sorted(students)}"
+    )
+    for name, (config, floor) in settings.items():
+        print(summary(name, route(evidence, config, floor, day, students, gold)))
+
+
+if __name__ == "__main__":
+    main()
