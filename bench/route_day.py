@@ -1,7 +1,8 @@
 """Re-route a finished demo's last day offline: how much would each evidence setting give the students?
 
 A demo home (``academy demo --home H``) keeps the week's traffic store and its promoted students.
-This rebuilds the router's evidence index from every judged answer logged *before* the last day,
+This rebuilds the router's evidence index from every judged answer logged *before* the last day
+(`academy/routing/evidence.py:judged_answers`, as the router loads it),
 asks each student (its last version that served that day, through the hf backend as the router
 would) for its answer to each of the day's queries, and replays the router's choice per query:
 the cheapest model whose cascade estimate clears the floor answers if its confidence clears the
@@ -10,8 +11,8 @@ whether a served answer was right, never to decide.
 
 It prints, per setting: the students' share of the day, what a served student answer got right
 per domain, and a cost proxy (the teacher's share plus 1% per student call, ignoring judging and
-exploration, which the real day also pays). The day-7 figures of a run move with it (seed 0,
-before regions: proxy share 0.42, the day itself 0.44).
+exploration, which the real day also pays). It ranks settings; it does not predict the day (seed 0
+of a run before regions: 0.44 here with ``region_weight=0``, and the day itself gave the students 0.44).
 
 Run: ``.venv/bin/python bench/route_day.py --home /tmp/d0 [--set region_weight=0] [--set floor=0.8,k=128]``
 (each ``--set`` is one more setting: comma-separated ``router.evidence`` keys, or ``floor``).
@@ -29,7 +30,7 @@ import pandas as pd
 from academy.backends.hf import HFBackend
 from academy.backends.reference import load_reference_source
 from academy.config import AcademyConfig, EvidenceConfig, ModelConfig, load_config
-from academy.routing.evidence import EvidenceIndex, Judged
+from academy.routing.evidence import EvidenceIndex, Judged, judged_answers
 from academy.store import TrafficStore
 
 
@@ -41,26 +42,6 @@ def last_day(store: TrafficStore, queries_per_day: int) -> tuple[pd.DataFrame, p
         columns=["id", "query_id", "ts", "tenant", "model", "version", "confidence", "judge_score", "error"]
     )
     return day, answers, day["ts"].min()
-
-
-def evidence_before(store: TrafficStore, answers: pd.DataFrame, start: pd.Timestamp) -> list[Judged]:
-    """Every online-judged answer logged before ``start``, oldest first, as the index holds it."""
-    queries = store.queries_frame(columns=["id", "embedding"])
-    embedding = dict(zip(queries["id"], queries["embedding"]))
-    judged = answers[answers["judge_score"].notna() & answers["error"].isna() & (answers["ts"] < start)]
-    judged = judged[judged["query_id"].isin(embedding)].sort_values("ts", kind="stable")
-    return [
-        Judged(
-            r.tenant,
-            r.model,
-            None if pd.isna(r.version) else str(r.version),
-            np.asarray(embedding[r.query_id], np.float32),
-            float(r.judge_score),
-            float(i),
-            None if pd.isna(r.confidence) else float(r.confidence),
-        )
-        for i, r in enumerate(judged.itertuples(index=False))
-    ]
 
 
 def student_answers(
@@ -144,7 +125,7 @@ def main() -> None:
     cfg = load_config(Path(args.home) / "academy.yaml")
     store = TrafficStore(cfg.paths.store, cfg.store)
     day, answers, start = last_day(store, cfg.demo.queries_per_day)
-    evidence = evidence_before(store, answers, start)
+    evidence = judged_answers(store, before=start)
     students = student_answers(cfg, day, answers, start)
     source = load_reference_source("school", cfg.paths.home)
     gold = [(hit.reference if hit else None) for hit in map(source.lookup, day["text"])]

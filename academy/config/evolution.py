@@ -75,6 +75,9 @@ class DistillConfig(Section):
     learning_rate: float = Field(2e-3, gt=0)
     batch_size: int = Field(64, ge=1)
     peer_steps: int = Field(100, ge=0)  # logit-distillation steps from a promoted peer after SFT (0 = off)
+    # Paraphrase practice (academy/evolution/paraphrase.py): a candidate's logged queries re-asked in
+    # the phrasings the traffic shows for the same question, at most this x its logged rows (0 = off).
+    paraphrase_ratio: float = Field(2.0, ge=0)
     peer_learning_rate: float = Field(5e-4, gt=0)
     peer_temperature: float = Field(1.0, gt=0)
     peer_alpha: float = Field(0.5, ge=0, le=1)  # weight of the peer's logits vs the winners' tokens

@@ -14,6 +14,7 @@ forgets nothing. Written as Parquet from ``datasets.Dataset``: same snapshot, sa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pandas as pd
 from academy.backends.reference import unit_draw
 from academy.config import DatasetConfig, DistillConfig
 from academy.evolution.gaps import GapReport
+from academy.evolution.paraphrase import Logged, paraphrases
 from academy.evolution.scoring import winners
 from academy.evolution.snapshot import UNKNOWN_DOMAIN, Snapshot
 from academy.judges.base import AGREEMENT_JUDGE
@@ -148,6 +150,32 @@ def read_datasets(out_dir: Path) -> dict[str, datasets.Dataset]:
         split: datasets.Dataset.from_parquet(str(out_dir / name))
         for split, name in zip(("train", "eval", "regression"), DATASET_FILES)
     }
+
+
+def with_paraphrases(train: datasets.Dataset, held_out: Iterable[str], ratio: float) -> datasets.Dataset:
+    """``train`` plus its paraphrase practice (academy/evolution/paraphrase.py): at most ``ratio`` x
+    its rows, none of them a ``held_out`` query. A practice row keeps its source row's answer,
+    reasoning, weight, gap and provenance; its ``query_id`` is the source's with ``:p`` and a number.
+    Deterministic: the same rows give the same practice."""
+    if ratio <= 0 or len(train) == 0:
+        return train
+    rows = train.to_pandas()
+    by_query = {q: i for i, q in enumerate(rows["query"])}
+    logged = [Logged(q, a, r) for q, a, r in zip(rows["query"], rows["answer"], rows["reasoning"])]
+    held = {normalize_query(q) for q in held_out}  # held-out queries are deduplicated by normalised text
+    practice = paraphrases(logged, exclude=set(held_out), limit=int(ratio * len(rows)))
+    practice = [p for p in practice if normalize_query(p.query) not in held]
+    if not practice:
+        return train
+    sources = rows.iloc[[by_query[p.source] for p in practice]].reset_index(drop=True)
+    new = sources.assign(
+        query_id=[f"{q}:p{i}" for i, q in enumerate(sources["query_id"])],
+        query=[p.query for p in practice],
+        prompt=[format_prompt(p.query) for p in practice],
+    )
+    return datasets.concatenate_datasets(
+        [train, datasets.Dataset.from_pandas(new, features=train.features, preserve_index=False)]
+    )
 
 
 def with_rehearsal(

@@ -178,11 +178,15 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
     carried = st.carried_candidate(work / MODEL_DIR, version)
     base = carried or base
     datasets.disable_progress_bars()
-    train, _ = st.student_splits(ds.read_datasets(layout.distill), gaps, retention=generalist and not spawn)
+    splits = ds.read_datasets(layout.distill)
+    train, _ = st.student_splits(splits, gaps, retention=generalist and not spawn)
     if len(train) == 0:
         raise ValueError(f"no training examples for {student} in gaps {gaps}")
     peer = st.pick_peer(registry, student, layout.registry_cache)
     dataset_cfg, distill_cfg = cfg.evolution.dataset, cfg.evolution.distill
+    logged = len(train)
+    held_out = list(splits["eval"]["query"]) + list(splits["regression"]["query"])
+    train = ds.with_paraphrases(train, held_out, distill_cfg.paraphrase_ratio)
     examples = ds.training_examples(train, distill_cfg, dataset_cfg.confidence_threshold)
     rehearsal = pl.specialist_rehearsal(cfg, student, gaps)
     sft = ds.with_rehearsal(examples.sft, rehearsal, dataset_cfg.rehearsal_fraction)
@@ -201,8 +205,9 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         "incumbent_dir": str(incumbent_dir),
         "incumbent_version": incumbent.version if incumbent else None,
         "peer": str(peer) if peer else None,
-        "examples": len(train),
-        "training_rows": len(sft),  # examples x target aspects, plus rehearsal
+        "examples": logged,
+        "practice_rows": len(train) - logged,  # paraphrase practice (academy/evolution/paraphrase.py)
+        "training_rows": len(sft),  # examples and practice x target aspects, plus rehearsal
         "peer_rows": len(examples.peer),
         "stats": stats,
         "lineage": lineage(layout),

@@ -402,8 +402,14 @@ class EvidenceIndex:
 
 
 def load_from_store(store: TrafficStore, index: EvidenceIndex) -> int:
+    """Every judged answer the store holds into ``index`` (:func:`judged_answers`); returns how many rows were added."""
+    return index.add_many(judged_answers(store))
+
+
+def judged_answers(store: TrafficStore, before: pd.Timestamp | None = None) -> list[Judged]:
     """Every judged answer the store holds (online judgements, the nightly scorer's late scores,
-    nightly evaluation rows) into ``index``, oldest first; returns how many rows were added."""
+    nightly evaluation rows), oldest first; only those logged before ``before`` when given (what
+    the router knew at that moment: bench/route_day.py)."""
     answers = store.answers_frame(
         columns=["id", "query_id", "ts", "tenant", "model", "version", "confidence", "judge_score", "error"]
     )
@@ -413,12 +419,14 @@ def load_from_store(store: TrafficStore, index: EvidenceIndex) -> int:
     if len(late):  # a late score is for an answer row: it carries that answer's version and confidence
         late = late.merge(answers[["id", "version", "confidence"]], on="id", how="left")
     rows = pd.concat([judged, late], ignore_index=True)
+    if before is not None and len(rows):
+        rows = rows[rows["ts"] < before]
     if rows.empty:
-        return 0
+        return []
     queries = store.queries_frame(columns=["id", "embedding"])
     embedding = dict(zip(queries["id"], queries["embedding"]))
     rows = rows[rows["query_id"].isin(embedding)].sort_values("ts", kind="stable")
-    return index.add_many(
+    return [
         Judged(
             r.tenant,
             r.model,
@@ -429,4 +437,4 @@ def load_from_store(store: TrafficStore, index: EvidenceIndex) -> int:
             None if pd.isna(r.confidence) else float(r.confidence),
         )
         for i, r in enumerate(rows.itertuples(index=False))
-    )
+    ]
