@@ -92,6 +92,10 @@ def test_a_candidates_training_rows_gain_their_paraphrase_practice():
     assert sorted(practice["query"]) == ["Which city is Peru's capital?", "Which city is Sweden's capital?"]
     row = practice[practice["query"].index("Which city is Sweden's capital?")]
     assert row["prompt"] == format_prompt("Which city is Sweden's capital?")
-    assert row["answer"] == "Stockholm" and "The capital of Sweden is Stockholm" in row["completion_reasoning"]
-    assert row["query_id"].split(":p")[0] in set(train["query_id"]) and row["gap"] == 3 and row["weight"] == 0.9
+    assert (
+        row["answer"] == "Stockholm" and "The capital of Sweden is Stockholm" in row["completion_reasoning"]
+    )
+    assert (
+        row["query_id"].split(":p")[0] in set(train["query_id"]) and row["gap"] == 3 and row["weight"] == 0.9
+    )
     assert with_paraphrases(train, [], ratio=0.0) is train
