@@ -162,9 +162,8 @@ def with_paraphrases(train: datasets.Dataset, held_out: Iterable[str], ratio: fl
     rows = train.to_pandas()
     by_query = {q: i for i, q in enumerate(rows["query"])}
     logged = [Logged(q, a, r) for q, a, r in zip(rows["query"], rows["answer"], rows["reasoning"])]
-    held = {normalize_query(q) for q in held_out}  # held-out queries are deduplicated by normalised text
-    practice = paraphrases(logged, exclude=set(held_out), limit=int(ratio * len(rows)))
-    practice = [p for p in practice if normalize_query(p.query) not in held]
+    # held-out queries are deduplicated by normalised text: so is what practice must not produce
+    practice = paraphrases(logged, exclude=held_out, limit=int(ratio * len(rows)), key=normalize_query)
     if not practice:
         return train
     sources = rows.iloc[[by_query[p.source] for p in practice]].reset_index(drop=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -60,6 +60,15 @@ def paraphrase_links(
 ) -> dict[Frame, dict[str, Logged]]:
     """Frequent frames (at least ``min_fillers`` fillers) that have a paraphrase among them,
     each with its fillers -> the logged row that filled it (pure)."""
+    frequent = _frequent_frames(rows, max_span, min_fillers)
+    linked = {f for pair in _paraphrase_pairs(frequent, min_shared, min_agreement) for f in pair}
+    return {f: fill for f, fill in frequent.items() if f in linked}
+
+
+def _frequent_frames(
+    rows: Sequence[Logged], max_span: int, min_fillers: int
+) -> dict[Frame, dict[str, Logged]]:
+    """Frames with at least ``min_fillers`` fillers, each filler -> the logged row that filled it."""
     counts: dict[Frame, set[str]] = defaultdict(set)
     for row in rows:
         for frame, filler in frames_of(row.query, max_span):
@@ -75,12 +84,20 @@ def paraphrase_links(
         for frame, filler in mine:
             if len(TOKEN.findall(filler)) == shortest:
                 filled[frame].setdefault(filler, row)
-    frequent = {f: fill for f, fill in filled.items() if len(fill) >= min_fillers}
-    return {
-        f: fill
-        for f, fill in frequent.items()
-        if any(_agree(fill, other, min_shared, min_agreement) for g, other in frequent.items() if g != f)
-    }
+    return {f: fill for f, fill in filled.items() if len(fill) >= min_fillers}
+
+
+def _paraphrase_pairs(
+    frequent: dict[Frame, dict[str, Logged]], min_shared: int, min_agreement: float
+) -> list[tuple[Frame, Frame]]:
+    """Every ordered pair of distinct frames that are paraphrases, in sorted order."""
+    frames = sorted(frequent)
+    return [
+        (f, g)
+        for f in frames
+        for g in frames
+        if g != f and _agree(frequent[f], frequent[g], min_shared, min_agreement)
+    ]
 
 
 def _agree(a: dict[str, Logged], b: dict[str, Logged], min_shared: int, min_agreement: float) -> bool:
@@ -103,29 +120,28 @@ def paraphrases(
     min_shared: int = 2,
     min_agreement: float = 0.9,
     limit: int | None = None,
+    key: Callable[[str], str] = str,
 ) -> list[Logged]:
     """Practice rows: every filler of a frame asked in each of its paraphrase frames where it was
     not logged, with the answer it got (pure, deterministic order). ``exclude``: query texts
-    never produced (the held-out set); ``limit``: at most this many rows, spread over the frames."""
-    frequent = paraphrase_links(rows, max_span, min_fillers, min_shared, min_agreement)
-    logged = {r.query for r in rows} | set(exclude)
+    never produced (the held-out set), compared by ``key`` (e.g. a normalisation); ``limit``: at
+    most this many rows, spread over the frames."""
+    frequent = _frequent_frames(rows, max_span, min_fillers)
+    pairs = _paraphrase_pairs(frequent, min_shared, min_agreement)
+    skip = {key(r.query) for r in rows} | {key(q) for q in exclude}
     # a filler that got different answers under different phrasings is left alone (one was wrong)
     answers: dict[str, set[str]] = defaultdict(set)
-    for fill in frequent.values():
-        for filler, row in fill.items():
+    for frame in {f for pair in pairs for f in pair}:
+        for filler, row in frequent[frame].items():
             answers[filler].add(_norm(row.answer))
     out: dict[str, Logged] = {}
-    frames = sorted(frequent)
-    for f in frames:
-        for g in frames:
-            if g == f or not _agree(frequent[f], frequent[g], min_shared, min_agreement):
+    for f, g in pairs:
+        for filler, row in sorted(frequent[f].items()):
+            if len(answers[filler]) > 1:
                 continue
-            for filler, row in sorted(frequent[f].items()):
-                if len(answers[filler]) > 1:
-                    continue
-                query = g[0] + filler + g[1]
-                if query not in logged and query not in out:
-                    out[query] = Logged(query, row.answer, row.reasoning, row.query)
+            query = g[0] + filler + g[1]
+            if key(query) not in skip and query not in out:
+                out[query] = Logged(query, row.answer, row.reasoning, row.query)
     practice = list(out.values())
     if limit is not None and len(practice) > limit:
         step = len(practice) / limit

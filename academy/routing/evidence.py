@@ -391,12 +391,13 @@ class EvidenceIndex:
         k = min(self.config.k, n)
         nearest = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
         if region >= 0:
-            in_region = np.flatnonzero(regions == region)
+            there = regions == region
+            in_region = np.flatnonzero(there)
             newest_there = in_region[np.argsort(-seq[in_region], kind="stable")[:k]]
             nearest = np.union1d(nearest, newest_there)
             m = self.config.min_similarity
             raised = np.float32(m + self.config.region_weight * (1.0 - m))
-            sims = np.where(regions == region, np.maximum(sims, raised), sims)
+            sims = np.where(there, np.maximum(sims, raised), sims)
         newest_first = nearest[np.argsort(-seq[nearest], kind="stable")]
         same = np.array([versions[i] == version for i in newest_first], dtype=bool)
         return sims[newest_first], scores[newest_first], same, confidence[newest_first].astype(np.float64)
