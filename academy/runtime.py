@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from academy.backends import Backend, build_backend
@@ -39,6 +40,11 @@ class Runtime:
     delegation_watcher: DelegationWatcher | None = field(default=None)
     # set when store.wal: the write-ahead log the router logs through (home/wal/)
     traffic_log: TrafficLog | None = field(default=None)
+
+    @property
+    def budget_path(self) -> Path:
+        """Where the router's quality budget is kept between runs (academy/routing/budget.py)."""
+        return self.config.paths.home / "router" / "quality_budget.json"
 
     @property
     def watchers(self) -> list:
@@ -97,6 +103,8 @@ class Runtime:
             await self.traffic_log.start()
         if self.router.evidence is not None and len(self.router.evidence) == 0:
             await asyncio.to_thread(load_evidence, self.store, self.router.evidence)
+        if self.config.router.budget.enabled:
+            self.router.budget.load(self.budget_path)
         await self.start_watcher()
 
     async def stop(self, log_timeout: float = 30.0) -> None:
@@ -108,6 +116,8 @@ class Runtime:
         if self.traffic_log is not None:
             await self.traffic_log.close(log_timeout)
         await self.router.drain_tasks()  # maintenance the last stored batch started
+        if self.config.router.budget.enabled:
+            self.router.budget.save(self.budget_path)
 
     async def start_watcher(self) -> None:
         """Serve the registry's ``@production`` versions now (one sync each; never fails startup),

@@ -15,7 +15,8 @@ exploration, which the real day also pays). It ranks settings; it does not predi
 of a run before regions: 0.44 here with ``region_weight=0``, and the day itself gave the students 0.44).
 
 Run: ``.venv/bin/python bench/route_day.py --home /tmp/d0 [--set region_weight=0] [--set floor=0.8,k=128]``
-(each ``--set`` is one more setting: comma-separated ``router.evidence`` keys, or ``floor``).
+(each ``--set`` is one more setting: comma-separated ``router.evidence`` keys, ``floor``, ``budget`` (the
+quality budget's target, or ``off``) and ``min_floor``; the budget starts empty at the day's start).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pandas as pd
 from academy.backends.hf import HFBackend
 from academy.backends.reference import load_reference_source
 from academy.config import AcademyConfig, EvidenceConfig, ModelConfig, load_config
+from academy.routing.budget import QualityBudget
 from academy.routing.evidence import EvidenceIndex, Judged, judged_answers
 from academy.store import TrafficStore
 
@@ -79,16 +81,19 @@ def student_answers(
 def route(
     evidence: list[Judged],
     config: EvidenceConfig,
-    floor: float,
+    budget: QualityBudget,
     day: pd.DataFrame,
     students: dict,
     gold: list,
+    teacher: str,
 ) -> pd.DataFrame:
-    """Per query of the day: its domain, whether a student served it, and whether that was right."""
+    """Per query of the day: its domain, whether a student served it, and whether that was right.
+    ``budget`` (empty at the day's start) sets each query's floor as in the router."""
     index = EvidenceIndex(config)
     index.add_many(evidence)
     rows = []
     for i, r in enumerate(day.itertuples(index=False)):
+        floor = budget.floor()
         estimates = [
             (name, *index.estimate_deferral(r.tenant, name, np.asarray(r.embedding), version, floor))
             for name, (version, _, _) in students.items()
@@ -100,6 +105,8 @@ def route(
             confidence = students[name][2][i]
             if threshold <= 0 or (confidence is not None and confidence >= threshold):
                 served, right = True, students[name][1][i].strip() == (gold[i] or "").strip()
+        teacher_quality = index.mean_score(r.tenant, teacher)
+        budget.settle(1.0 if teacher_quality is None else teacher_quality, post.expected if served else None)
         rows.append((r.domain, served, right, bool(clear)))
     return pd.DataFrame(rows, columns=["domain", "served", "right", "asked"])
 
@@ -129,21 +136,28 @@ def main() -> None:
     students = student_answers(cfg, day, answers, start)
     source = load_reference_source("school", cfg.paths.home)
     gold = [(hit.reference if hit else None) for hit in map(source.lookup, day["text"])]
-    settings = {"as configured": (cfg.router.evidence, cfg.router.quality_floor)}
+    settings = {"as configured": (cfg.router.evidence, cfg.router.quality_floor, cfg.router.budget)}
     for spec in args.set:
-        config, floor = cfg.router.evidence, cfg.router.quality_floor
+        config, floor, budget = cfg.router.evidence, cfg.router.quality_floor, cfg.router.budget
         for pair in spec.split(","):
             key, value = pair.split("=", 1)
             if key == "floor":
                 floor = float(value)
+            elif key == "budget":  # a target, or "off"
+                update = {"enabled": False} if value == "off" else {"enabled": True, "target": float(value)}
+                budget = budget.model_copy(update=update)
+            elif key == "min_floor":
+                budget = budget.model_copy(update={"min_floor": float(value)})
             else:
                 config = EvidenceConfig.model_validate({**config.model_dump(), key: value})
-        settings[spec] = (config, floor)
+        settings[spec] = (config, floor, budget)
     print(
         f"{len(day)} queries of the last day, {len(evidence)} judged answers before it, students {sorted(students)}"
     )
-    for name, (config, floor) in settings.items():
-        print(summary(name, route(evidence, config, floor, day, students, gold)))
+    teacher = next(m.name for m in cfg.models if m.role == "teacher")
+    for name, (config, floor, budget) in settings.items():
+        frame = route(evidence, config, QualityBudget(budget, floor), day, students, gold, teacher)
+        print(summary(name, frame))
 
 
 if __name__ == "__main__":

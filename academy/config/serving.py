@@ -182,6 +182,15 @@ class EvidenceConfig(Section):
         return value
 
 
+class QualityBudgetConfig(Section):
+    """The quality budget (academy/routing/budget.py): spend the quality the target leaves."""
+
+    enabled: bool = False
+    target: float = Field(0.97, gt=0, le=1)  # expected quality relative to the teacher's
+    min_floor: float = Field(0.7, ge=0, le=1)  # the floor while the budget holds tokens
+    window: int = Field(250, ge=1)  # the bucket holds at most this many queries' allowance
+
+
 class RouterConfig(Section):
     name: str = "academy"
     # evidence: per-model judged answers near the query (does not dilute); knn: judge scores of the
@@ -192,6 +201,7 @@ class RouterConfig(Section):
     neighbours: int = Field(8, ge=1)
     price_weight: float = Field(0.3, ge=0)
     quality_floor: float = Field(0.7, ge=0, le=1)
+    budget: QualityBudgetConfig = Field(default_factory=QualityBudgetConfig)
     min_evidence: float = Field(1.0, ge=0)
     shadow_rate: float = Field(0.1, ge=0, le=1)
     explore_rate: float = Field(0.05, ge=0, le=1)

@@ -85,6 +85,8 @@ def replay_config(base: AcademyConfig, data: ReplaySet, outcomes: Path, price_we
         update={
             "price_weight": price_weight,
             "quality_floor": 0.0,
+            # the replay traces the whole cost-quality curve by price weight, not one target's point
+            "budget": base.router.budget.model_copy(update={"enabled": False}),
             "shadow_rate": replay.shadow_rate,
             "explore_rate": replay.explore_rate,
             "judge_rate": replay.judge_rate,

@@ -96,11 +96,12 @@ class AcademyRouter(Router):
         neighbours = await self.store.asearch(embedding, request.tenant, self.config.neighbours)
         max_similarity = max((n.similarity for n in neighbours), default=None)
         learned = self.learned_model()
+        floor = self.budget.floor()
         predicted = {}
         if learned is not None:
             predicted = {m: q for m, q in learned.predict_one(embedding).items() if m in self.backends}
         if self.evidence is not None:
-            estimates = self.evidence_estimates(request.tenant, embedding, predicted)
+            estimates = self.evidence_estimates(request.tenant, embedding, predicted, floor)
         else:
             estimates = estimate_quality(neighbours, self.versions, self.config.other_version_weight)
             if predicted:
@@ -113,7 +114,7 @@ class AcademyRouter(Router):
             )
         else:
             route = "familiar"
-            model, reason = choose_model(estimates, self.prices, self.teacher, self.config, allowed)
+            model, reason = choose_model(estimates, self.prices, self.teacher, self.config, allowed, floor)
             if max_similarity is None or max_similarity < self.config.novel_similarity:
                 reason = f"no close neighbour, learned estimate: {reason}"
         decision_ms = (time.perf_counter() - started) * 1000
@@ -126,14 +127,17 @@ class AcademyRouter(Router):
             reason,
             decision_ms,
             allowed,
+            floor,
         )
 
     def evidence_estimates(
-        self, tenant: str, embedding: np.ndarray, predicted: dict[str, float]
+        self, tenant: str, embedding: np.ndarray, predicted: dict[str, float], floor: float | None = None
     ) -> dict[str, Estimate]:
         """Each model's posterior near the query from its own judged answers (academy/routing/evidence.py),
         the learned router's prediction as its prior; for a model that reports its confidence, the
-        posterior of its confident answers where that is what clears the floor (a cascade)."""
+        posterior of its confident answers where that is what clears ``floor`` (default the
+        configured floor): a cascade."""
+        floor = self.config.quality_floor if floor is None else floor
         estimates = {}
         versions = self.versions
         for model in self.backends:
@@ -144,12 +148,14 @@ class AcademyRouter(Router):
                 model,
                 embedding,
                 versions.get(model),
-                self.config.quality_floor,
+                floor,
                 self.config.min_evidence,
                 predicted.get(model),
                 prior,
             )
-            estimates[model] = Estimate(post.quality, post.evidence, post.lower, post.upper, prior, threshold)
+            estimates[model] = Estimate(
+                post.quality, post.evidence, post.lower, post.upper, prior, threshold, post.observed
+            )
         return estimates
 
     def learned_model(self) -> LearnedRouter | None:
@@ -195,6 +201,8 @@ class AcademyRouter(Router):
                 raise failure(answers, "every model failed")
             reason = f"every model failed in the fan-out; {fallback_reason(chain_answers)}"
         best.purpose = "serve"
+        # a fan-out serves the teacher's answer or one judged at least as good as its expectation
+        self._settle_budget(request, None if best.model == self.teacher else (best.score or 0.0))
         result = self._result(request, decision, best, answers, started, reason)
         await self._record(request, decision.embedding, result, answers, final=True)
         return result
@@ -219,6 +227,18 @@ class AcademyRouter(Router):
             answer.judgement = Judgement(float(score), 0.0, AGREEMENT_JUDGE)
         self.evidence.add_many(judged_row(request, a, embedding) for a in others)
 
+    def _settle_budget(self, request: RouteRequest, quality: float | None) -> None:
+        """Account one served query in the quality budget (academy/routing/budget.py): ``quality``,
+        the served answer's expected score (None: the teacher's, no loss). The teacher's quality is
+        its mean judged score for the tenant (1.0 before any: every cheaper answer then spends the
+        most it could lose)."""
+        if not self.config.budget.enabled:
+            return
+        teacher_quality = None
+        if self.evidence is not None:
+            teacher_quality = self.evidence.mean_score(request.tenant, self.teacher)
+        self.budget.settle(1.0 if teacher_quality is None else teacher_quality, quality)
+
     def _default(self, decision: Decision) -> str:
         return default_model(
             decision.estimates, self.prices, self.teacher, decision.allowed or list(self.backends)
@@ -237,6 +257,9 @@ class AcademyRouter(Router):
         estimate = decision.estimates.get(served.model)
         if estimate is not None and below_threshold(served, estimate.threshold):
             served, attempts, reason = await self._defer(request, decision, served, attempts, reason)
+        estimate = decision.estimates.get(served.model)
+        expected = estimate.expected if estimate is not None else 0.0  # unestimated: spend the most
+        self._settle_budget(request, None if served.model == self.teacher else expected)
         result = self._result(request, decision, served, attempts, started, reason)
         await self._record(request, decision.embedding, result, attempts, final=False)
         side_models = self._side_models(request, served.model, decision.allowed, decision)
@@ -319,7 +342,7 @@ class AcademyRouter(Router):
         prices, teacher, evidence = self.prices, self.teacher, self.config.evidence
         served_price = prices.get(served, 0.0)
         free = evidence.agreement and served == teacher
-        floor = self.config.quality_floor
+        floor = decision.floor
         picked = []
         for model, est in decision.estimates.items():
             if model in (served, teacher) or model not in permitted or est.lower is None:

@@ -17,6 +17,7 @@ from academy.config import RouterConfig
 from academy.judges.base import Judge, Judgement
 from academy.judges.delegation import JudgePanel
 from academy.plugins import PluginRegistry
+from academy.routing.budget import QualityBudget
 from academy.routing.evidence import EvidenceIndex
 from academy.routing.learned_router import LearnedRouter
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
@@ -129,6 +130,9 @@ class Router(abc.ABC):
         self.evidence: EvidenceIndex | None = (
             EvidenceIndex(config.evidence) if config.estimator == "evidence" else None
         )
+        # The quality the target leaves, spent on cheaper answers (academy/routing/budget.py);
+        # saved in ``home`` by the runtime between runs.
+        self.budget = QualityBudget(config.budget, config.quality_floor)
 
     @abc.abstractmethod
     async def route(self, request: RouteRequest) -> RouteResult: ...

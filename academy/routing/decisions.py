@@ -41,6 +41,13 @@ class Estimate:
     # Cascade: the estimate is of the model's answers whose confidence clears this (0: all of them);
     # the router defers an answer below it to the teacher (academy/routing/evidence.py).
     threshold: float = 0.0
+    observed: float | None = None  # the judged mean without the prior (Posterior.observed)
+
+    @property
+    def expected(self) -> float:
+        """The expected score the quality budget spends on: the judged mean where there is
+        evidence, else the estimate."""
+        return self.quality if self.observed is None else self.observed
 
     @property
     def bound(self) -> float:
@@ -60,6 +67,7 @@ class Decision:
     reason: str
     decision_ms: float
     allowed: list[str] | None = None  # the models this request may use (None: all)
+    floor: float = 0.0  # what a cheaper model's lower bound had to clear (the quality budget's floor)
 
 
 def estimate_quality(
@@ -118,17 +126,18 @@ def choose_model(
     teacher: str,
     config: RouterConfig,
     allowed: Collection[str] | None = None,
+    floor: float | None = None,
 ) -> tuple[str, str]:
     """argmax(quality - lambda * price / teacher price) over the allowed models estimated above the
-    floor with enough evidence; else the default model (:func:`default_model`). Returns (model, reason)."""
+    floor (``floor``, default ``config.quality_floor``) with enough evidence; else the default model
+    (:func:`default_model`). Returns (model, reason)."""
+    floor = config.quality_floor if floor is None else floor
     teacher_price = prices[teacher] or 1.0
     permitted = set(prices) if allowed is None else set(allowed) & set(prices)
     eligible = {
         model: est.quality - config.price_weight * prices[model] / teacher_price
         for model, est in estimates.items()
-        if model in permitted
-        and est.evidence + est.prior >= config.min_evidence
-        and est.bound >= config.quality_floor
+        if model in permitted and est.evidence + est.prior >= config.min_evidence and est.bound >= floor
     }
     if not eligible:
         model = default_model(estimates, prices, teacher, permitted)

@@ -76,6 +76,16 @@ class Posterior:
     evidence: float
     lower: float
     upper: float
+    # the evidence-weighted mean score without the prior (None: no evidence). The posterior mean
+    # shrinks a small record towards the prior: a student right on all of 20 weighted answers reads
+    # 0.91; the quality budget spends on this instead (academy/routing/budget.py).
+    observed: float | None = None
+
+    @property
+    def expected(self) -> float:
+        """The expected score the quality budget spends on: the judged mean where there is
+        evidence, else the posterior mean."""
+        return self.quality if self.observed is None else self.observed
 
     @property
     def spread(self) -> float:
@@ -108,7 +118,8 @@ def posterior(
     lower, upper = betaincinv(
         a, b, np.array([q, 1.0 - q])
     )  # the Beta quantiles (scipy.stats' ppf, minus its overhead)
-    return Posterior(a / (a + b), total, float(lower), float(upper))
+    observed = successes / total if total > 0 else None
+    return Posterior(a / (a + b), total, float(lower), float(upper), observed)
 
 
 def evidence_weights(
@@ -280,6 +291,15 @@ class EvidenceIndex:
             if self.config.region_weight > 0 and self._since_regions >= self.config.region_every:
                 self._recluster()
         return len(ordered)
+
+    def mean_score(self, tenant: str, model: str) -> float | None:
+        """The mean of every judged score of ``model`` for ``tenant`` (all versions, anywhere): its
+        quality as the judge sees it overall; None without judged answers."""
+        with self._lock:
+            rows = self._rows.get((tenant, model))
+            if rows is None or rows.size == 0:
+                return None
+            return float(rows.scores[: rows.size].mean())
 
     def region(self, embedding: np.ndarray) -> int:
         """The region a query falls in (-1: none yet, or unlike all judged traffic)."""

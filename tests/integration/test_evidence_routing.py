@@ -227,3 +227,39 @@ def test_a_cascade_serves_what_the_student_is_sure_of_and_defers_the_rest(tmp_pa
             assert unsure["cost"] > 0 and unsure["judge_name"] == "agreement" and unsure["judge_cost"] == 0
     assert served.count("student") >= 8 and deferred >= 8
     assert served.count("student") + deferred == 30  # the student answered first every time
+
+
+def test_the_quality_budget_lets_a_promising_student_serve_while_the_target_has_room(tmp_path):
+    """A student right on 12 of 14 judged answers here: its lower bound (about 0.75) is below the
+    floor, so without a budget the teacher serves every query. With one, each teacher-served
+    query deposits what the 97% target allows it to lose; once the bucket holds that, the floor
+    drops to ``min_floor`` and the student serves, spending its expected loss (1 - 12/14 against
+    a teacher judged right every time), so the following queries go back to the teacher until the
+    deposits repay it. Nothing is explored, so the student's record stays as it was."""
+    from academy.routing.evidence import Judged
+
+    base = unit(11)
+    store = TrafficStore(tmp_path / "lancedb")
+    seed_store(store, base, judged_student=0, unjudged_teacher=20)  # familiar, nothing judged
+    quiet = {"agreement": False, "max_explore": 0.0}
+
+    def fresh(**budget):
+        router = router_for(store, evidence=quiet, budget={"min_floor": 0.7, **budget})
+        rows = [Judged("t", "student", None, near(base, 300 + i), float(i >= 2), float(i)) for i in range(14)]
+        rows += [Judged("t", "teacher", None, near(base, 400 + i), 1.0, 100.0 + i) for i in range(10)]
+        router.evidence.add_many(rows)
+        return router
+
+    router = fresh(enabled=True, target=0.97)
+    post = router.evidence.estimate("t", "student", near(base, 90), None)
+    assert 0.7 < post.lower < FLOOR and post.observed == pytest.approx(12 / 14, abs=0.02)  # recency-weighted
+
+    served = [route(router, f"Convert {i} km to m.", near(base, 90 + i)).model for i in range(12)]
+    # an empty bucket: the base floor; one query's allowance in it: the floor drops and the
+    # student serves, spending about 0.13; 0.03 a query repays it in four
+    assert served[:6] == ["teacher", "student", "teacher", "teacher", "teacher", "student"]
+    assert served.count("student") == 3
+    assert router.budget.spent == pytest.approx(3 * (1 - post.observed), rel=0.05)
+
+    off = fresh(enabled=False)
+    assert {route(off, f"Convert {i} km to m.", near(base, 90 + i)).model for i in range(12)} == {"teacher"}

@@ -176,3 +176,23 @@ def test_a_traffic_log_that_cannot_be_written_refuses_the_request_with_a_503(tmp
     error = response.json()["error"]
     assert error["code"] == "traffic_log_unavailable" and "cannot write the traffic log" in error["message"]
     assert runtime.store.count() == 0  # not acknowledged, so not stored either
+
+
+def test_the_routers_quality_budget_survives_a_restart(tmp_path):
+    """The quality budget (academy/routing/budget.py) is saved in home when the runtime stops and
+    loaded when the next one starts: a restart neither forgets a deficit nor starts afresh."""
+
+    async def serve(n: int) -> tuple[float, int]:
+        runtime = familiar_runtime(tmp_path)
+        runtime.config.router.budget.enabled = True  # the router's bucket shares this config
+        await runtime.start()
+        for i in range(n):
+            assert (await runtime.router.route(ask(i))).model == "teacher"
+        await runtime.aclose(close_embedder=False)
+        return runtime.router.budget.tokens, runtime.router.budget.served
+
+    tokens, served = asyncio.run(serve(2))
+    assert served == 2 and tokens > 0
+    assert json.loads((tmp_path / "router" / "quality_budget.json").read_text())["served"] == 2
+    again, served = asyncio.run(serve(1))
+    assert served == 3 and again > tokens

@@ -17,7 +17,8 @@ def test_route_day_serves_a_student_where_its_region_record_clears_the_floor():
     the queries are below every row's similarity ramp) and none of the second."""
     import pandas as pd
 
-    from academy.config import EvidenceConfig
+    from academy.config import EvidenceConfig, QualityBudgetConfig
+    from academy.routing.budget import QualityBudget
     from academy.routing.evidence import Judged
     from bench.route_day import route, summary
     from tests.factories.evidence import templated
@@ -37,10 +38,24 @@ def test_route_day_serves_a_student_where_its_region_record_clears_the_floor():
     students = {"s": ("1", ["4"] * 5 + ["5"] * 15, [0.9] * 20)}
     gold = ["4"] * 20
     config = EvidenceConfig(region_every=100)
-    frame = route(evidence, config, 0.85, day, students, gold)
+
+    def fixed_floor() -> QualityBudget:
+        return QualityBudget(QualityBudgetConfig(enabled=False), 0.85)
+
+    frame = route(evidence, config, fixed_floor(), day, students, gold, "teacher")
     assert frame.groupby("domain")["served"].mean().to_dict() == {"bad": 0.0, "good": 1.0}
     assert frame["right"].sum() == 5  # the first five answers are right, the next five not
-    assert not route(evidence, config.model_copy(update={"region_weight": 0.0}), 0.85, day, students, gold)[
-        "served"
-    ].any()
+    unregioned = config.model_copy(update={"region_weight": 0.0})
+    assert not route(evidence, unregioned, fixed_floor(), day, students, gold, "teacher")["served"].any()
     assert "student share 0.50" in summary("x", frame)
+
+
+def test_capitals_recall_asks_every_country_in_every_phrasing_and_marks_the_trained_ones():
+    from academy.school import _TEMPLATE_TABLE, CAPITALS
+    from bench.capitals_recall import questions
+
+    queries, capitals, seen = questions("What is the capital of France? Name the capital of Peru.")
+    phrasings = len(_TEMPLATE_TABLE["capitals"])
+    assert len(queries) == len(CAPITALS) * phrasings and len(set(queries)) == len(queries)
+    assert seen.sum() == 2 * phrasings
+    assert {c for c, s in zip(capitals, seen) if s} == {"Paris", "Lima"}
