@@ -235,7 +235,7 @@ def test_the_quality_budget_lets_a_promising_student_serve_while_the_target_has_
     query deposits what the 97% target allows it to lose; once the bucket holds that, the floor
     drops to ``min_floor`` and the student serves, spending its expected loss (1 - 12/14 against
     a teacher judged right every time), so the following queries go back to the teacher until the
-    deposits repay it. Nothing is explored, so the student's record stays as it was."""
+    deposits repay it. Nothing is explored or shadowed, so the student's record stays as it was."""
     from academy.routing.evidence import Judged
 
     base = unit(11)
@@ -244,7 +244,9 @@ def test_the_quality_budget_lets_a_promising_student_serve_while_the_target_has_
     quiet = {"agreement": False, "max_explore": 0.0}
 
     def fresh(**budget):
-        router = router_for(store, evidence=quiet, budget={"min_floor": 0.7, **budget})
+        router = router_for(
+            store, evidence=quiet, budget={"min_floor": 0.7, **budget}, shadow_rate=0.0, explore_rate=0.0
+        )
         rows = [Judged("t", "student", None, near(base, 300 + i), float(i >= 2), float(i)) for i in range(14)]
         rows += [Judged("t", "teacher", None, near(base, 400 + i), 1.0, 100.0 + i) for i in range(10)]
         router.evidence.add_many(rows)
