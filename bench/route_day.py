@@ -105,8 +105,7 @@ def route(
             confidence = students[name][2][i]
             if threshold <= 0 or (confidence is not None and confidence >= threshold):
                 served, right = True, students[name][1][i].strip() == (gold[i] or "").strip()
-        teacher_quality = index.mean_score(r.tenant, teacher)
-        budget.settle(1.0 if teacher_quality is None else teacher_quality, post.expected if served else None)
+        budget.settle(index.mean_score(r.tenant, teacher), post.expected if served else None)
         rows.append((r.domain, served, right, bool(clear)))
     return pd.DataFrame(rows, columns=["domain", "served", "right", "asked"])
 

@@ -230,14 +230,13 @@ class AcademyRouter(Router):
     def _settle_budget(self, request: RouteRequest, quality: float | None) -> None:
         """Account one served query in the quality budget (academy/routing/budget.py): ``quality``,
         the served answer's expected score (None: the teacher's, no loss). The teacher's quality is
-        its mean judged score for the tenant (1.0 before any: every cheaper answer then spends the
-        most it could lose)."""
+        its mean judged score for the tenant."""
         if not self.config.budget.enabled:
             return
         teacher_quality = None
         if self.evidence is not None:
             teacher_quality = self.evidence.mean_score(request.tenant, self.teacher)
-        self.budget.settle(1.0 if teacher_quality is None else teacher_quality, quality)
+        self.budget.settle(teacher_quality, quality)
 
     def _default(self, decision: Decision) -> str:
         return default_model(

@@ -60,11 +60,12 @@ class QualityBudget:
             return min(self.config.min_floor, self.base_floor)
         return self.base_floor
 
-    def settle(self, teacher_quality: float, served_quality: float | None) -> float:
+    def settle(self, teacher_quality: float | None, served_quality: float | None) -> float:
         """One served query: deposit its allowance, spend the served answer's expected loss
-        (``served_quality`` None: the teacher served, or a model at least as good). Returns the
-        loss spent."""
-        teacher_quality = min(max(teacher_quality, 0.0), 1.0)
+        (``served_quality`` None: the teacher served, or a model at least as good). An unknown
+        ``teacher_quality`` (None: nothing judged yet) counts as 1.0, so a cheaper answer spends the
+        most it could lose. Returns the loss spent."""
+        teacher_quality = 1.0 if teacher_quality is None else min(max(teacher_quality, 0.0), 1.0)
         allowance = (1.0 - self.config.target) * teacher_quality
         loss = 0.0 if served_quality is None else max(0.0, teacher_quality - served_quality)
         self.tokens = min(self.tokens + allowance, self.config.window * allowance) - loss

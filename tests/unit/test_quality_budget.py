@@ -24,6 +24,8 @@ def test_an_empty_budget_keeps_the_base_floor_and_a_teacher_answer_fills_it():
     assert b.settle(0.98, None) == 0.0  # the teacher served: no loss
     assert b.tokens == pytest.approx(0.03 * 0.98)
     assert b.floor() == 0.7
+    unknown = budget(target=0.97)
+    assert unknown.settle(None, 0.9) == pytest.approx(0.1)  # no teacher judged yet: counted as 1.0
 
 
 def test_a_cheaper_answer_spends_its_expected_loss_and_may_overdraw_once():
