@@ -4,9 +4,9 @@ A demo home (``academy demo --home H``) keeps the week's traffic store and its p
 This rebuilds the router's evidence index from every judged answer logged *before* the last day
 (`academy/routing/evidence.py:judged_answers`, as the router loads it),
 asks each student (its last version that served that day, through the hf backend as the router
-would) for its answer to each of the day's queries, and replays the router's choice per query:
-the cheapest model whose cascade estimate clears the floor answers if its confidence clears the
-chosen threshold, else the teacher does. The school's answers are used here only to measure
+would) for its answer to each of the day's queries, and replays the router's choice per query with
+the router's own functions: the best-ranked student whose cascade estimate clears the floor answers
+if its confidence clears its threshold, else the next of its cascade, else the teacher. The school's answers are used here only to measure
 whether a served answer was right, never to decide.
 
 It prints, per setting: the students' share of the day, what a served student answer got right
@@ -30,8 +30,10 @@ import pandas as pd
 
 from academy.backends.hf import HFBackend
 from academy.backends.reference import load_reference_source
-from academy.config import AcademyConfig, EvidenceConfig, ModelConfig, load_config
+from academy.config import AcademyConfig, EvidenceConfig, ModelConfig, RouterConfig, load_config
 from academy.routing.budget import QualityBudget
+from academy.routing.decisions import cascade_after, estimate_of, ranked_models
+from academy.routing.dispatch import unsure
 from academy.routing.evidence import EvidenceIndex, Judged, judged_answers
 from academy.store import TrafficStore
 
@@ -80,33 +82,46 @@ def student_answers(
 
 def route(
     evidence: list[Judged],
-    config: EvidenceConfig,
+    router: RouterConfig,
     budget: QualityBudget,
     day: pd.DataFrame,
     students: dict,
     gold: list,
     teacher: str,
 ) -> pd.DataFrame:
-    """Per query of the day: its domain, whether a student served it, and whether that was right.
-    ``budget`` (empty at the day's start) sets each query's floor as in the router."""
-    index = EvidenceIndex(config)
+    """Per query of the day: its domain, whether a student served it, whether that was right, and
+    how many students were asked. The router's own decisions choose: the first model of
+    :func:`ranked_models` (the teacher, unestimated here, stands last), then :func:`cascade_after`
+    while each student is unsure. ``budget`` (empty at the day's start) sets each query's floor as in the router."""
+    index = EvidenceIndex(router.evidence)
     index.add_many(evidence)
+    prices = {name: 0.01 for name in students} | {teacher: 1.0}
     rows = []
     for i, r in enumerate(day.itertuples(index=False)):
         floor = budget.floor()
-        estimates = [
-            (name, *index.estimate_deferral(r.tenant, name, np.asarray(r.embedding), version, floor))
+        estimates = {
+            name: estimate_of(
+                index.estimate_deferral(r.tenant, name, np.asarray(r.embedding), version, floor)
+            )
             for name, (version, _, _) in students.items()
-        ]
-        clear = [e for e in estimates if e[2].lower >= floor]
-        served, right = False, None
-        if clear:
-            name, threshold, post, _ = max(clear, key=lambda e: e[2].quality)
+        }
+        ranked = [m for m, _ in ranked_models(estimates, prices, teacher, router, floor=floor)]
+        chain = (
+            [ranked[0], *cascade_after(ranked[0], estimates, prices, teacher, router, floor=floor)]
+            if ranked
+            else []
+        )
+        served, right, expected = None, None, None
+        for name in chain:
             confidence = students[name][2][i]
-            if threshold <= 0 or (confidence is not None and confidence >= threshold):
-                served, right = True, students[name][1][i].strip() == (gold[i] or "").strip()
-        budget.settle(index.mean_score(r.tenant, teacher), post.expected if served else None)
-        rows.append((r.domain, served, right, bool(clear)))
+            if unsure(confidence, estimates[name].threshold):
+                continue
+            served, right = name, students[name][1][i].strip() == (gold[i] or "").strip()
+            expected = estimates[name].expected
+            break
+        budget.settle(index.mean_score(r.tenant, teacher), expected)
+        asked = chain.index(served) + 1 if served else len(chain)
+        rows.append((r.domain, served is not None, right, asked))
     return pd.DataFrame(rows, columns=["domain", "served", "right", "asked"])
 
 
@@ -118,7 +133,8 @@ def summary(name: str, frame: pd.DataFrame) -> str:
         accuracy = f"{hits['right'].mean():.2f}" if len(hits) else "-"
         per.append(f"{domain} {group['served'].mean():.2f}/{accuracy}")
     return (
-        f"{name}: student share {frame['served'].mean():.2f}, cost proxy {teacher + 0.01 * frame['asked'].mean():.2f}"
+        f"{name}: student share {frame['served'].mean():.2f}, students asked per query {frame['asked'].mean():.2f},"
+        f" cost proxy {teacher + 0.01 * frame['asked'].mean():.2f}"
         f" | per domain share/served accuracy: {', '.join(per)}"
     )
 
@@ -155,7 +171,8 @@ def main() -> None:
     )
     teacher = next(m.name for m in cfg.models if m.role == "teacher")
     for name, (config, floor, budget) in settings.items():
-        frame = route(evidence, config, QualityBudget(budget, floor), day, students, gold, teacher)
+        router = cfg.router.model_copy(update={"evidence": config, "quality_floor": floor})
+        frame = route(evidence, router, QualityBudget(budget, floor), day, students, gold, teacher)
         print(summary(name, frame))
 
 

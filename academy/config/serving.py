@@ -158,11 +158,14 @@ class EvidenceConfig(Section):
     rediscover_rate: float = Field(0.05, ge=0, le=1)
     # Cascade: a model that reports its confidence (hf students) is also estimated on its answers
     # whose confidence clears each of these; where one clears the floor, it answers first and an
-    # answer below that threshold is deferred to the teacher. [] = no cascade.
+    # answer below that threshold is deferred (to the next model of the cascade, then the teacher). [] = no cascade.
     defer_thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9])
     # the model's success rate at a confidence over its k nearest judged answers (its region) counts
     # as this many judged answers in each neighbourhood's cascade estimate (its prior)
     calibration_weight: float = Field(8.0, ge=0)
+    # models asked in turn while each is unsure, before the teacher: the cascade's cheaper models
+    # that clear the floor here, by expected utility with their coverage (1: the first one only)
+    cascade_depth: int = Field(3, ge=1)
     # Regions: k-means over the judged answers' query embeddings (re-run as evidence grows). A judged
     # answer in the query's region weighs at least this much (1 = as much as an exact neighbour),
     # whatever its cosine: templated queries of one kind sit at cosine 0.3-0.6 in MiniLM, so the

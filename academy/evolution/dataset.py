@@ -20,6 +20,7 @@ from pathlib import Path
 
 import datasets
 import pandas as pd
+import pyarrow.parquet as pq
 
 from academy.backends.reference import unit_draw
 from academy.config import DatasetConfig, DistillConfig
@@ -143,11 +144,16 @@ def write_datasets(out_dir: Path, splits: dict[str, datasets.Dataset]) -> None:
 
 
 def read_datasets(out_dir: Path) -> dict[str, datasets.Dataset]:
+    """The night's splits, read into memory with pyarrow (features from the files' own metadata).
+
+    Not ``Dataset.from_parquet``: that goes through the datasets builder and its on-disk cache, and
+    once in the test suite it found no data in a file just written ("Instruction "train"
+    corresponds to no data!"). The splits are small, so the cache saves nothing."""
     missing = [n for n in DATASET_FILES if not (out_dir / n).is_file()]
     if missing:
         raise FileNotFoundError(f"{out_dir} lacks {', '.join(missing)}; run `academy evolve datasets` first")
     return {
-        split: datasets.Dataset.from_parquet(str(out_dir / name))
+        split: datasets.Dataset(pq.read_table(out_dir / name))
         for split, name in zip(("train", "eval", "regression"), DATASET_FILES)
     }
 

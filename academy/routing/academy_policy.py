@@ -28,12 +28,15 @@ from academy.routing.decisions import (
     Estimate,
     best_of_fanout,
     blend_learned,
+    cascade_after,
     choose_model,
     default_model,
+    estimate_of,
     estimate_quality,
     pick_best,
     posterior_of,
     unjudged_answer,
+    unsure_reason,
 )
 from academy.routing.dispatch import (
     DEFERRED,
@@ -115,6 +118,7 @@ class AcademyRouter(Router):
         else:
             route = "familiar"
             model, reason = choose_model(estimates, self.prices, self.teacher, self.config, allowed, floor)
+            cascade = cascade_after(model, estimates, self.prices, self.teacher, self.config, allowed, floor)
             if max_similarity is None or max_similarity < self.config.novel_similarity:
                 reason = f"no close neighbour, learned estimate: {reason}"
         decision_ms = (time.perf_counter() - started) * 1000
@@ -128,6 +132,7 @@ class AcademyRouter(Router):
             decision_ms,
             allowed,
             floor,
+            cascade if route == "familiar" else (),
         )
 
     def evidence_estimates(
@@ -143,7 +148,7 @@ class AcademyRouter(Router):
         for model in self.backends:
             # the learned prediction counts as ``prior_weight`` judged answers (as in blend_learned)
             prior = self.config.learned.prior_weight if model in predicted else 0.0
-            threshold, post, prior = self.evidence.estimate_deferral(
+            cascade = self.evidence.estimate_deferral(
                 tenant,
                 model,
                 embedding,
@@ -153,9 +158,7 @@ class AcademyRouter(Router):
                 predicted.get(model),
                 prior,
             )
-            estimates[model] = Estimate(
-                post.quality, post.evidence, post.lower, post.upper, prior, threshold, post.observed
-            )
+            estimates[model] = estimate_of(cascade)
         return estimates
 
     def learned_model(self) -> LearnedRouter | None:
@@ -279,31 +282,44 @@ class AcademyRouter(Router):
         attempts: list[ModelAnswer],
         reason: str,
     ) -> tuple[ModelAnswer, list[ModelAnswer], str]:
-        """The cascade's second step: ``unsure`` answered below its threshold, so the next model
-        of its fallback chain (the teacher) serves. The unsure answer is kept, billed and logged
-        (purpose ``deferred``); beside the teacher's it is scored by agreement, free evidence. If
-        nothing else answers, the unsure answer is served after all."""
-        threshold = decision.estimates[unsure.model].threshold
-        confidence = unsure.completion.confidence or 0.0
-        tried = [a.model for a in attempts]
+        """The cascade's next steps: ``unsure`` answered below its threshold, so the decision's
+        cascade (cheaper models that clear the floor here, :func:`cascade_after`) is asked in turn,
+        and the first answer that clears its own threshold serves; else the next model of the
+        fallback chain (the teacher) does. Every unsure answer is kept, billed and logged (purpose
+        ``deferred``); beside the teacher's it is scored by agreement, free evidence. If nothing
+        else answers, the first unsure answer is served after all."""
+        tried, steps = [a.model for a in attempts], [unsure]
+        for model in decision.cascade:
+            if model in tried:
+                continue
+            answer, more = await self._serve_chain(request, [model])
+            attempts, tried = attempts + more, tried + [model]
+            if answer is None:
+                continue
+            if not below_threshold(answer, decision.estimates[model].threshold):
+                for step in steps:
+                    step.purpose = DEFERRED
+                return (
+                    answer,
+                    attempts,
+                    f"{unsure_reason(decision, steps)}: deferred to {model}, which was sure",
+                )
+            steps.append(answer)
         served, more = await self._serve_chain(request, self._fallbacks(unsure.model, decision, tried))
         # the served answer stays last: background work reads it from there
         if served is None:
+            for step in steps[1:]:
+                step.purpose = DEFERRED
             others = [a for a in attempts if a is not unsure] + more
+            confidence = unsure.completion.confidence or 0.0
             return (
                 unsure,
                 [*others, unsure],
                 f"{reason}; unsure ({confidence:.2f}), but nothing else answered",
             )
-        unsure.purpose = DEFERRED
-        return (
-            served,
-            attempts + more,
-            (
-                f"{unsure.model} was unsure (confidence {confidence:.2f} < {threshold:.2f}): "
-                f"deferred to {served.model}"
-            ),
-        )
+        for step in steps:
+            step.purpose = DEFERRED
+        return served, attempts + more, f"{unsure_reason(decision, steps)}: deferred to {served.model}"
 
     def _side_models(
         self,

@@ -2,9 +2,10 @@
 
 * :func:`estimate_quality` (and :func:`blend_learned` with the learned router's prediction): each
   model's expected judge score near a query, from the judged scores of its nearest past queries.
-* :func:`choose_model`: where a familiar query goes, the best quality-price trade-off among the
-  allowed models estimated above the quality floor with enough evidence, else
-  :func:`default_model` (the teacher, or the best allowed model where a tier forbids the teacher).
+* :func:`choose_model`: where a familiar query goes, the best expected quality-price trade-off
+  among the allowed models estimated above the quality floor with enough evidence
+  (:func:`ranked_models`), else :func:`default_model` (the teacher, or the best allowed model where
+  a tier forbids the teacher); :func:`cascade_after`: the models asked in turn when it is unsure.
 * :func:`best_of_fanout` / :func:`unjudged_answer`: which answer of a fan-out is served.
 
 Being pure, they are tested on controlled neighbourhoods and reused by benchmarks;
@@ -22,7 +23,7 @@ import numpy as np
 from academy.config import RouterConfig
 from academy.judges.base import AGREEMENT_JUDGE
 from academy.routing.base import ModelAnswer
-from academy.routing.evidence import Posterior
+from academy.routing.evidence import Cascade, Posterior
 from academy.store import Neighbour, split_model_key
 
 
@@ -42,6 +43,7 @@ class Estimate:
     # the router defers an answer below it to the teacher (academy/routing/evidence.py).
     threshold: float = 0.0
     observed: float | None = None  # the judged mean without the prior (Posterior.observed)
+    coverage: float = 1.0  # share of its answers here expected to clear ``threshold`` (evidence.coverage)
 
     @property
     def expected(self) -> float:
@@ -68,6 +70,8 @@ class Decision:
     decision_ms: float
     allowed: list[str] | None = None  # the models this request may use (None: all)
     floor: float = 0.0  # what a cheaper model's lower bound had to clear (the quality budget's floor)
+    # the cascade: cheaper models asked in turn after ``model`` while each is unsure, before the teacher
+    cascade: tuple[str, ...] = ()
 
 
 def estimate_quality(
@@ -120,6 +124,38 @@ def blend_learned(
     return blended
 
 
+def ranked_models(
+    estimates: dict[str, Estimate],
+    prices: dict[str, float],
+    teacher: str,
+    config: RouterConfig,
+    allowed: Collection[str] | None = None,
+    floor: float | None = None,
+) -> list[tuple[str, float]]:
+    """(model, expected utility), best first, over the allowed models estimated above the floor
+    (``floor``, default ``config.quality_floor``) with enough evidence.
+
+    Utility is quality - lambda x price / teacher price. A cascade's model serves only the share
+    ``coverage`` of its answers that clear its threshold; the rest go on (at worst to the teacher,
+    whose utility is 1 - lambda: the reference every score here is measured against, so not its
+    own noisy estimate) after its own price was paid. So its expected utility is coverage x its utility + (1 - coverage) x the teacher's, minus
+    its price: a student that clears the floor but is sure of little here ranks below one sure of
+    most of it. A model without a cascade (coverage 1) keeps its plain utility."""
+    floor = config.quality_floor if floor is None else floor
+    lam, teacher_price = config.price_weight, prices[teacher] or 1.0
+    permitted = set(prices) if allowed is None else set(allowed) & set(prices)
+    fallback = 1.0 - lam
+    utility = {}
+    for model, est in estimates.items():
+        if model not in permitted or est.evidence + est.prior < config.min_evidence or est.bound < floor:
+            continue
+        served = (
+            est.quality if model == teacher else est.coverage * est.quality + (1 - est.coverage) * fallback
+        )
+        utility[model] = served - lam * prices[model] / teacher_price
+    return sorted(utility.items(), key=lambda mu: (-mu[1], prices[mu[0]], mu[0]))
+
+
 def choose_model(
     estimates: dict[str, Estimate],
     prices: dict[str, float],
@@ -128,24 +164,40 @@ def choose_model(
     allowed: Collection[str] | None = None,
     floor: float | None = None,
 ) -> tuple[str, str]:
-    """argmax(quality - lambda * price / teacher price) over the allowed models estimated above the
-    floor (``floor``, default ``config.quality_floor``) with enough evidence; else the default model
-    (:func:`default_model`). Returns (model, reason)."""
-    floor = config.quality_floor if floor is None else floor
-    teacher_price = prices[teacher] or 1.0
-    permitted = set(prices) if allowed is None else set(allowed) & set(prices)
-    eligible = {
-        model: est.quality - config.price_weight * prices[model] / teacher_price
-        for model, est in estimates.items()
-        if model in permitted and est.evidence + est.prior >= config.min_evidence and est.bound >= floor
-    }
-    if not eligible:
+    """The best expected quality-price trade-off among the models estimated above the floor
+    (:func:`ranked_models`); else the default model (:func:`default_model`). Returns (model, reason)."""
+    ranked = ranked_models(estimates, prices, teacher, config, allowed, floor)
+    if not ranked:
+        permitted = set(prices) if allowed is None else set(allowed) & set(prices)
         model = default_model(estimates, prices, teacher, permitted)
         if model == teacher:
             return teacher, "no model estimated above the quality floor: teacher"
         return model, "no model estimated above the quality floor, teacher not allowed: best allowed estimate"
-    best = max(eligible, key=lambda m: (eligible[m], -prices[m]))
-    return best, f"best quality-price trade-off (utility {eligible[best]:.3f})"
+    best, utility = ranked[0]
+    return best, f"best quality-price trade-off (utility {utility:.3f})"
+
+
+def cascade_after(
+    model: str,
+    estimates: dict[str, Estimate],
+    prices: dict[str, float],
+    teacher: str,
+    config: RouterConfig,
+    allowed: Collection[str] | None = None,
+    floor: float | None = None,
+) -> tuple[str, ...]:
+    """Who is asked after ``model`` when its answer is unsure, before the teacher: the next cheaper
+    models of :func:`ranked_models` that cascade (a confidence threshold), up to
+    ``evidence.cascade_depth`` models in all. Each serves only an answer that clears its own
+    threshold, where its own confident record clears the floor, so a longer cascade serves no
+    worse answers; it costs a student call and its latency per step."""
+    estimate = estimates.get(model)
+    if estimate is None or estimate.threshold <= 0 or model == teacher:
+        return ()
+    depth = config.evidence.cascade_depth - 1
+    ranked = ranked_models(estimates, prices, teacher, config, allowed, floor)
+    after = [m for m, _ in ranked if m not in (model, teacher) and prices[m] < prices[teacher]]
+    return tuple(after[:depth])
 
 
 def default_model(
@@ -204,3 +256,27 @@ def unjudged_answer(answers: list[ModelAnswer], default: str, prices: dict[str, 
     preferred = [a for a in ok if a.model == default]
     by_price = sorted(ok, key=lambda a: -prices.get(a.model, 0.0))
     return (preferred + by_price or [None])[0]
+
+
+def estimate_of(cascade: Cascade) -> Estimate:
+    """A model's routing estimate from its cascade estimate near the query."""
+    post = cascade.posterior
+    return Estimate(
+        post.quality,
+        post.evidence,
+        post.lower,
+        post.upper,
+        cascade.prior_weight,
+        cascade.threshold,
+        post.observed,
+        cascade.coverage,
+    )
+
+
+def unsure_reason(decision: Decision, steps: list[ModelAnswer]) -> str:
+    """'student-1 was unsure (confidence 0.41 < 0.80), student-2 was unsure (...)'."""
+    return ", ".join(
+        f"{a.model} was unsure (confidence {a.completion.confidence or 0.0:.2f} < "
+        f"{decision.estimates[a.model].threshold:.2f})"
+        for a in steps
+    )

@@ -81,7 +81,11 @@ async def serve_chain(
 
 def below_threshold(answer: ModelAnswer, threshold: float) -> bool:
     """A cascade defers this answer: its model said how sure it is, and that is below ``threshold``."""
-    confidence = answer.completion.confidence
+    return unsure(answer.completion.confidence, threshold)
+
+
+def unsure(confidence: float | None, threshold: float) -> bool:
+    """A confidence (None: not given) below a cascade's threshold (0: no cascade)."""
     return threshold > 0 and confidence is not None and confidence < threshold
 
 

@@ -30,7 +30,8 @@ The estimate is a Beta posterior over the model's success rate near the query:
   estimated on its *confident* answers only: one posterior per ``defer_thresholds`` entry, over
   the rows whose confidence cleared it. Where one clears the floor the router cascades: it asks
   the student, serves its answer if the answer's confidence clears that threshold, and otherwise
-  defers to the teacher (:func:`deferral_choice`). A student right on 75% of a neighbourhood can
+  defers to the next student of the cascade or the teacher (:func:`deferral_choice`; which student
+  is asked first weighs the share of its answers here that clear the threshold, :func:`coverage`). A student right on 75% of a neighbourhood can
   so serve the 70% it is sure of at teacher quality instead of none of it. The prior of these
   posteriors is the model's success rate at that confidence over its ``k`` nearest judged answers,
   however far (:func:`calibration`), worth ``calibration_weight`` rows.
@@ -57,6 +58,7 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -166,6 +168,35 @@ def deferral_choice(
         if candidate[1].lower >= floor:
             return candidate
     return max(usable, key=lambda c: (c[1].lower, -c[0]))
+
+
+def coverage(weights: np.ndarray, confidence: np.ndarray, threshold: float) -> float:
+    """The share of a model's answers near a query that a cascade at ``threshold`` would serve
+    (pure): the evidence-weighted share of its rows whose confidence cleared it, smoothed by one
+    of each (0.5 with nothing to go on); 1 at threshold 0. Rows without a confidence say nothing.
+
+    Why the router needs it: two students can both clear the floor on their confident answers,
+    yet one is sure of most queries here and the other of almost none (a specialist outside its
+    region: seed 0's day 7 asked the compare specialist first on unit conversions, where it was
+    sure of 0 in 60 and every answer went on to the teacher). The lower bound alone cannot tell them apart."""
+    if threshold <= 0:
+        return 1.0
+    given = ~np.isnan(confidence)
+    w = np.asarray(weights, dtype=np.float64)[given]
+    hits = float(np.dot(w, confidence[given] >= threshold))
+    return (hits + 1.0) / (float(w.sum()) + 2.0)
+
+
+class Cascade(NamedTuple):
+    """A model's cascade estimate near a query (:meth:`EvidenceIndex.estimate_deferral`): the
+    confidence ``threshold`` its answers must clear (0: every answer is served), the ``posterior``
+    of the answers that clear it, the judged answers its prior is worth, and the ``coverage``: the
+    share of its answers here expected to clear the threshold (:func:`coverage`)."""
+
+    threshold: float
+    posterior: Posterior
+    prior_weight: float
+    coverage: float = 1.0
 
 
 def calibration(
@@ -373,11 +404,11 @@ class EvidenceIndex:
         min_evidence: float = 1.0,
         prior: float | None = None,
         prior_weight: float = 0.0,
-    ) -> tuple[float, Posterior, float]:
-        """(threshold, posterior, its prior's weight): the model's success rate near ``embedding`` on
-        the answers whose confidence clears each of ``config.defer_thresholds`` (0: every answer),
-        and the threshold a cascade should use here (:func:`deferral_choice`). Rows without a
-        confidence count only at 0."""
+    ) -> Cascade:
+        """The model's success rate near ``embedding`` on the answers whose confidence clears each
+        of ``config.defer_thresholds`` (0: every answer), the threshold a cascade should use here
+        (:func:`deferral_choice`) and the share of its answers expected to clear it
+        (:func:`coverage`). Rows without a confidence count only at 0."""
         sims, scores, same, confidence = self._nearest(tenant, model, embedding, version)
         prior_weight = prior_weight if prior is not None else 0.0
         candidates = [(0.0, posterior(sims, scores, same, self.config, prior, prior_weight), prior_weight)]
@@ -388,7 +419,9 @@ class EvidenceIndex:
             weight = self.config.calibration_weight if rate is not None else 0.0
             post = posterior(sims[kept], scores[kept], same[kept], self.config, rate, weight)
             candidates.append((threshold, post, weight))
-        return deferral_choice(candidates, floor, min_evidence)
+        threshold, post, weight = deferral_choice(candidates, floor, min_evidence)
+        share = coverage(evidence_weights(sims, same, self.config), confidence, threshold)
+        return Cascade(threshold, post, weight, share)
 
     def _nearest(
         self, tenant: str, model: str, embedding: np.ndarray, version: str | None

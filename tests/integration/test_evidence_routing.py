@@ -229,6 +229,53 @@ def test_a_cascade_serves_what_the_student_is_sure_of_and_defers_the_rest(tmp_pa
     assert served.count("student") + deferred == 30  # the student answered first every time
 
 
+def test_an_unsure_student_passes_the_query_to_a_sure_one_before_the_teacher(tmp_path):
+    """Two students clear the floor here on their confident answers. The cheaper one, ranked
+    first, is sure (and right) on half the queries; the other is sure and right on all of them but
+    dearer. An unsure answer of the first goes to the second, which serves it: the teacher answers
+    nothing, and every answer is right. With ``cascade_depth: 1`` the unsure half goes to the teacher."""
+    base = unit(21)
+    store = TrafficStore(tmp_path / "lancedb")
+    items = []
+    for i in range(80):  # judged history: "narrow" right and sure on half, "broad" on all
+        right = i % 2 == 0
+        query = QueryRecord(id=f"h{i}", tenant="t", text=f"Convert {i} km to m.", embedding=near(base, 500 + i),
+                            route="familiar", final_model="teacher", final_answer=f"{i * 1000}")  # fmt: skip
+        narrow = AnswerRecord(model="narrow", role="student", purpose="shadow", text="x",
+                              judge_score=float(right), judge_name="reference", confidence=0.95 if right else 0.3)  # fmt: skip
+        broad = AnswerRecord(model="broad", role="student", purpose="shadow", text="x",
+                             judge_score=1.0, judge_name="reference", confidence=0.95)  # fmt: skip
+        items.append((query, [narrow, broad]))
+    store.log_many(items)
+    truth = backend("truth", "student", 0.1, 0.0)
+
+    def two_students(depth: int):
+        router = router_for(store, evidence={"cascade_depth": depth})
+        del router.backends["student"]
+        router.backends["narrow"] = SureWhenRight(backend("narrow", "student", 0.1, 0.5), truth)
+        router.backends["broad"] = SureWhenRight(backend("broad", "student", 8.0, 0.0), truth)
+        load_from_store(store, router.evidence)
+        return router
+
+    router = two_students(depth=3)
+    served = []
+    for i in range(30):
+        result = route(router, f"Convert {i + 100} km to m.", near(base, 40 + i), request_id=f"c{i}")
+        assert result.answer == f"{(i + 100) * 1000}"  # right every time
+        served.append(result.model)
+        logged = {a["purpose"]: a for a in store.answers_for(f"c{i}")}
+        if result.model == "broad":
+            assert logged["deferred"]["model"] == "narrow" and "which was sure" in result.reason
+    assert "teacher" not in served and served.count("narrow") >= 8 and served.count("broad") >= 8
+
+    shallow = two_students(depth=1)
+    served = [
+        route(shallow, f"Convert {i + 100} km to m.", near(base, 40 + i), request_id=f"s{i}").model
+        for i in range(30)
+    ]
+    assert set(served) == {"narrow", "teacher"} and served.count("teacher") >= 8
+
+
 def test_the_quality_budget_lets_a_promising_student_serve_while_the_target_has_room(tmp_path):
     """A student right on 12 of 14 judged answers here: its lower bound (about 0.75) is below the
     floor, so without a budget the teacher serves every query. With one, each teacher-served

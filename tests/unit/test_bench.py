@@ -17,7 +17,7 @@ def test_route_day_serves_a_student_where_its_region_record_clears_the_floor():
     the queries are below every row's similarity ramp) and none of the second."""
     import pandas as pd
 
-    from academy.config import EvidenceConfig, QualityBudgetConfig
+    from academy.config import EvidenceConfig, QualityBudgetConfig, RouterConfig
     from academy.routing.budget import QualityBudget
     from academy.routing.evidence import Judged
     from bench.route_day import route, summary
@@ -37,7 +37,7 @@ def test_route_day_serves_a_student_where_its_region_record_clears_the_floor():
     )
     students = {"s": ("1", ["4"] * 5 + ["5"] * 15, [0.9] * 20)}
     gold = ["4"] * 20
-    config = EvidenceConfig(region_every=100)
+    config = RouterConfig(quality_floor=0.85, evidence=EvidenceConfig(region_every=100))
 
     def fixed_floor() -> QualityBudget:
         return QualityBudget(QualityBudgetConfig(enabled=False), 0.85)
@@ -45,9 +45,12 @@ def test_route_day_serves_a_student_where_its_region_record_clears_the_floor():
     frame = route(evidence, config, fixed_floor(), day, students, gold, "teacher")
     assert frame.groupby("domain")["served"].mean().to_dict() == {"bad": 0.0, "good": 1.0}
     assert frame["right"].sum() == 5  # the first five answers are right, the next five not
-    unregioned = config.model_copy(update={"region_weight": 0.0})
+    unregioned = config.model_copy(
+        update={"evidence": config.evidence.model_copy(update={"region_weight": 0.0})}
+    )
     assert not route(evidence, unregioned, fixed_floor(), day, students, gold, "teacher")["served"].any()
     assert "student share 0.50" in summary("x", frame)
+    assert frame["asked"].tolist() == [1] * 10 + [0] * 10  # one student asked where it serves, none elsewhere
 
 
 def test_capitals_recall_asks_every_country_in_every_phrasing_and_marks_the_trained_ones():

@@ -89,14 +89,16 @@ def test_the_index_estimates_a_student_on_its_confident_answers():
         index.add("t", "student", "1", near(base, i), 1.0 if sure else 0.0, confidence=0.9 if sure else 0.3)
         index.add("t", "teacher", None, near(base, 100 + i), 1.0)
     assert index.estimate("t", "student", base, "1").upper < FLOOR
-    threshold, post, _ = index.estimate_deferral("t", "student", base, "1", FLOOR)
+    threshold, post, *_ = index.estimate_deferral("t", "student", base, "1", FLOOR)
     assert (
         threshold == 0.5
         and post.lower >= FLOOR
         and post.evidence < index.estimate("t", "student", base, "1").evidence
     )
-    threshold, post, _ = index.estimate_deferral("t", "teacher", base, None, FLOOR)
-    assert threshold == 0.0 and post.lower >= FLOOR
+    # about half its answers here are sure enough to serve
+    assert index.estimate_deferral("t", "student", base, "1", FLOOR).coverage == pytest.approx(0.5, abs=0.05)
+    teacher = index.estimate_deferral("t", "teacher", base, None, FLOOR)
+    assert teacher.threshold == 0.0 and teacher.posterior.lower >= FLOOR and teacher.coverage == 1.0
     # no cascade configured: the whole record, as before
     plain = EvidenceIndex(EvidenceConfig(defer_thresholds=[]))
     for i in range(60):
@@ -120,11 +122,11 @@ def test_a_neighbourhood_leans_on_the_students_calibration_until_its_own_record_
     known, fresh, treacherous = unit(21), unit(22), unit(23)
     for i in range(200):
         index.add("t", "student", "1", near(known, i), 1.0, confidence=0.95)
-    threshold, post, _ = index.estimate_deferral("t", "student", near(fresh, 1), "1", FLOOR - 0.05)
+    threshold, post, *_ = index.estimate_deferral("t", "student", near(fresh, 1), "1", FLOOR - 0.05)
     assert threshold == 0.8 and post.evidence < 1.0 and post.lower >= FLOOR - 0.05
     for i in range(12):
         index.add("t", "student", "1", near(treacherous, i), 0.0, confidence=0.95)
-    threshold, post, _ = index.estimate_deferral("t", "student", treacherous, "1", FLOOR - 0.05)
+    threshold, post, *_ = index.estimate_deferral("t", "student", treacherous, "1", FLOOR - 0.05)
     assert post.lower < FLOOR - 0.05
     # Without the prior, the fresh neighbourhood has nothing to go on.
     bare = EvidenceIndex(EvidenceConfig(defer_thresholds=[0.8], calibration_weight=0.0))
@@ -180,3 +182,15 @@ def test_a_model_that_turns_wrong_in_its_region_loses_it_within_the_stated_bound
         index.add("t", "student", "1", next(there), 0.0)
         wrong += 1
     assert index.region(query) >= 0 and wrong <= samples_to_lose(config, FLOOR, prior_rows=300)
+
+
+def test_coverage_is_the_weighted_share_of_answers_sure_enough_and_rows_without_a_confidence_say_nothing():
+    from academy.routing.evidence import coverage
+
+    confidence = np.array([0.9, 0.9, 0.3, np.nan, np.nan])
+    weights = np.array([1.0, 1.0, 2.0, 5.0, 5.0])
+    assert coverage(weights, confidence, 0.8) == pytest.approx((2 + 1) / (4 + 2))  # smoothed by one of each
+    assert coverage(weights, confidence, 0.0) == 1.0  # no cascade: every answer is served
+    assert coverage(np.zeros(0), np.zeros(0), 0.8) == pytest.approx(0.5)  # nothing to go on
+    many = np.full(1000, 0.95)
+    assert coverage(np.ones(1000), many, 0.8) > 0.99 and coverage(np.ones(1000), many * 0.5, 0.8) < 0.01

@@ -6,6 +6,7 @@ import pytest
 
 from academy.config import RouterConfig
 from academy.routing.academy_policy import Estimate, choose_model, estimate_quality
+from academy.routing.decisions import cascade_after, ranked_models
 from academy.store import Neighbour
 
 PRICES = {"teacher": 10.0, "student": 0.1}
@@ -70,3 +71,47 @@ def test_price_weight_trades_quality_for_price():
         choose_model(est, PRICES, "teacher", RouterConfig(price_weight=0.5, quality_floor=0.5))[0]
         == "student"
     )
+
+
+def cascading(quality: float, coverage: float) -> Estimate:
+    """A student's cascade estimate: ``quality`` on its answers sure enough (threshold 0.8), of
+    which it is expected to give ``coverage`` here."""
+    return Estimate(quality, 20, quality - 0.03, min(1.0, quality + 0.03), threshold=0.8, coverage=coverage)
+
+
+def test_a_student_sure_of_most_queries_here_ranks_above_a_slightly_better_one_sure_of_few():
+    """Both clear the floor on their confident answers, but a cascade student sure of 5% of the
+    queries here sends 95% of them on to the teacher after its own call: the router asks the one
+    that serves most of them first, and the other after it (seed 0's day 7: the compare specialist
+    was asked first on unit conversions, sure of none of them)."""
+    cfg = RouterConfig(quality_floor=0.85, price_weight=0.1)
+    prices = {"teacher": 10.0, "rarely_sure": 0.1, "mostly_sure": 0.1}
+    estimates = {"rarely_sure": cascading(0.95, 0.05), "mostly_sure": cascading(0.92, 0.9)}
+    ranked = ranked_models(estimates, prices, "teacher", cfg)
+    assert [m for m, _ in ranked] == ["mostly_sure", "rarely_sure"]
+    assert ranked[0][1] == pytest.approx(0.9 * 0.92 + 0.1 * 0.9 - 0.1 * 0.01)  # the teacher: 1.0 - lambda
+    assert choose_model(estimates, prices, "teacher", cfg)[0] == "mostly_sure"
+    assert cascade_after("mostly_sure", estimates, prices, "teacher", cfg) == ("rarely_sure",)
+    # A model that clears the floor on all its answers (no threshold) serves all of them: no cascade after it.
+    plain = {"mostly_sure": Estimate(0.95, 20, 0.9, 0.98), "rarely_sure": cascading(0.95, 0.05)}
+    assert cascade_after("mostly_sure", plain, prices, "teacher", cfg) == ()
+    # Equal coverage: quality decides, as before.
+    even = {"rarely_sure": cascading(0.95, 0.5), "mostly_sure": cascading(0.92, 0.5)}
+    assert choose_model(even, prices, "teacher", cfg)[0] == "rarely_sure"
+
+
+def test_the_cascade_holds_only_cheaper_models_that_clear_the_floor_up_to_its_depth():
+    prices = {"teacher": 10.0, "a": 0.1, "b": 0.1, "c": 0.1, "weak": 0.1}
+    estimates = {
+        "a": cascading(0.95, 0.9),
+        "b": cascading(0.94, 0.8),
+        "c": cascading(0.93, 0.7),
+        "weak": cascading(0.7, 1.0),  # below the floor: never asked
+        "teacher": Estimate(0.97, 50, 0.95, 0.99),
+    }
+    deep = RouterConfig(quality_floor=0.85, evidence={"cascade_depth": 3})
+    assert cascade_after("a", estimates, prices, "teacher", deep) == ("b", "c")
+    shallow = RouterConfig(quality_floor=0.85, evidence={"cascade_depth": 1})
+    assert cascade_after("a", estimates, prices, "teacher", shallow) == ()
+    assert cascade_after("teacher", estimates, prices, "teacher", deep) == ()
+    assert cascade_after("a", estimates, prices, "teacher", deep, allowed={"a", "c", "teacher"}) == ("c",)
