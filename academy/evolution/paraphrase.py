@@ -51,20 +51,6 @@ def frames_of(query: str, max_span: int) -> Iterable[tuple[Frame, str]]:
             yield (query[:start], query[end:]), query[start:end]
 
 
-def paraphrase_links(
-    rows: Sequence[Logged],
-    max_span: int = 3,
-    min_fillers: int = 3,
-    min_shared: int = 2,
-    min_agreement: float = 0.9,
-) -> dict[Frame, dict[str, Logged]]:
-    """Frequent frames (at least ``min_fillers`` fillers) that have a paraphrase among them,
-    each with its fillers -> the logged row that filled it (pure)."""
-    frequent = _frequent_frames(rows, max_span, min_fillers)
-    linked = {f for pair in _paraphrase_pairs(frequent, min_shared, min_agreement) for f in pair}
-    return {f: fill for f, fill in frequent.items() if f in linked}
-
-
 def _frequent_frames(
     rows: Sequence[Logged], max_span: int, min_fillers: int
 ) -> dict[Frame, dict[str, Logged]]:

@@ -109,6 +109,7 @@ class AcademyRouter(Router):
             estimates = estimate_quality(neighbours, self.versions, self.config.other_version_weight)
             if predicted:
                 estimates = blend_learned(estimates, predicted, self.config.learned.prior_weight)
+        cascade: tuple[str, ...] = ()
         if self._fans_out(request, max_similarity, learned is not None):
             route, model, reason = (
                 "novel",
@@ -132,7 +133,7 @@ class AcademyRouter(Router):
             decision_ms,
             allowed,
             floor,
-            cascade if route == "familiar" else (),
+            cascade,
         )
 
     def evidence_estimates(

@@ -40,7 +40,7 @@ class Estimate:
     upper: float | None = None
     prior: float = 0.0  # pseudo-observations of the learned prior behind the bounds (counts for min_evidence)
     # Cascade: the estimate is of the model's answers whose confidence clears this (0: all of them);
-    # the router defers an answer below it to the teacher (academy/routing/evidence.py).
+    # the router defers an answer below it to the next model of the cascade, then the teacher (academy/routing/evidence.py).
     threshold: float = 0.0
     observed: float | None = None  # the judged mean without the prior (Posterior.observed)
     coverage: float = 1.0  # share of its answers here expected to clear ``threshold`` (evidence.coverage)
@@ -136,11 +136,12 @@ def ranked_models(
     (``floor``, default ``config.quality_floor``) with enough evidence.
 
     Utility is quality - lambda x price / teacher price. A cascade's model serves only the share
-    ``coverage`` of its answers that clear its threshold; the rest go on (at worst to the teacher,
-    whose utility is 1 - lambda: the reference every score here is measured against, so not its
-    own noisy estimate) after its own price was paid. So its expected utility is coverage x its utility + (1 - coverage) x the teacher's, minus
-    its price: a student that clears the floor but is sure of little here ranks below one sure of
-    most of it. A model without a cascade (coverage 1) keeps its plain utility."""
+    ``coverage`` of its answers that clear its threshold; the rest go on, at worst to the teacher,
+    after its own price was paid. The teacher counts as 1 - lambda there: it is the reference every
+    score is measured against, and its own posterior is thin where little of it is judged. So a
+    student's expected utility is coverage x its quality + (1 - coverage) x (1 - lambda), minus its
+    price: one that clears the floor but is sure of little here ranks below one sure of most of it.
+    A model without a cascade (coverage 1) keeps its plain utility."""
     floor = config.quality_floor if floor is None else floor
     lam, teacher_price = config.price_weight, prices[teacher] or 1.0
     permitted = set(prices) if allowed is None else set(allowed) & set(prices)
@@ -186,11 +187,11 @@ def cascade_after(
     allowed: Collection[str] | None = None,
     floor: float | None = None,
 ) -> tuple[str, ...]:
-    """Who is asked after ``model`` when its answer is unsure, before the teacher: the next cheaper
-    models of :func:`ranked_models` that cascade (a confidence threshold), up to
+    """Who is asked after ``model`` (a cascade student) when its answer is unsure, before the
+    teacher: the next models of :func:`ranked_models` cheaper than the teacher, up to
     ``evidence.cascade_depth`` models in all. Each serves only an answer that clears its own
-    threshold, where its own confident record clears the floor, so a longer cascade serves no
-    worse answers; it costs a student call and its latency per step."""
+    threshold (none: every answer), where its record on such answers clears the floor, so a longer
+    cascade serves no worse answers; each step costs a student call and its latency."""
     estimate = estimates.get(model)
     if estimate is None or estimate.threshold <= 0 or model == teacher:
         return ()

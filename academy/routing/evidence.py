@@ -245,6 +245,7 @@ class _Rows:
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]  # NaN: not given
     region: np.ndarray = field(default=None)  # type: ignore[assignment]  # -1: not clustered yet
     versions: list[str | None] = field(default_factory=list)
+    total: float = 0.0  # sum of the scores: the mean without a scan (the quality budget asks per request)
 
     def __post_init__(self) -> None:
         self.embeddings = np.zeros((64, self.dim), np.float32)
@@ -270,6 +271,7 @@ class _Rows:
         self.embeddings[self.size], self.scores[self.size], self.seq[self.size] = embedding, score, seq
         self.confidence[self.size], self.region[self.size] = confidence, region
         self.versions.append(version)
+        self.total += score
         self.size += 1
 
 
@@ -330,7 +332,7 @@ class EvidenceIndex:
             rows = self._rows.get((tenant, model))
             if rows is None or rows.size == 0:
                 return None
-            return float(rows.scores[: rows.size].mean())
+            return rows.total / rows.size
 
     def region(self, embedding: np.ndarray) -> int:
         """The region a query falls in (-1: none yet, or unlike all judged traffic)."""

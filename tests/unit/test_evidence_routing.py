@@ -56,6 +56,11 @@ def test_the_index_keeps_tenants_and_models_apart():
         index.estimate("a", "student", base, "2").evidence
         < index.estimate("a", "student", base, "1").evidence
     )
+    # the overall judged mean (the quality budget's teacher quality), per tenant and model, past the first growth
+    for i in range(100):
+        index.add("a", "student", "1", near(base, 100 + i), 0.25)
+    assert index.mean_score("a", "student") == pytest.approx((40 + 25) / 140)
+    assert index.mean_score("b", "student") is None
 
 
 def test_deferral_choice_takes_the_smallest_threshold_that_clears_the_floor():

@@ -3,7 +3,7 @@ question, and the practice rows they give."""
 
 from __future__ import annotations
 
-from academy.evolution.paraphrase import Logged, paraphrase_links, paraphrases
+from academy.evolution.paraphrase import Logged, paraphrases
 
 CAPITALS = {"Sweden": "Stockholm", "Peru": "Lima", "Italy": "Rome", "Chad": "N'Djamena", "Fiji": "Suva"}
 PHRASINGS = ("What is the capital of {}?", "Name the capital of {}.", "Which city is {}'s capital?")
@@ -39,7 +39,6 @@ def test_phrasings_whose_shared_fillers_got_other_answers_are_not_paraphrases():
     larger = [Logged(f"Is {a} larger than 50?", "yes" if a > 50 else "no") for a in (10, 20, 60, 70, 80)]
     smaller = [Logged(f"Is {a} smaller than 50?", "yes" if a < 50 else "no") for a in (10, 20, 60, 90)]
     assert paraphrases(larger + smaller) == []
-    assert paraphrase_links(larger + smaller) == {}
     # the same two frames with answers that agree on the shared fillers are paraphrases
     bigger = [Logged(f"Is {a} bigger than 50?", "yes" if a > 50 else "no") for a in (10, 20, 60, 90)]
     assert {r.query: r.answer for r in paraphrases(larger + bigger)} == {
