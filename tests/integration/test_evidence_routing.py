@@ -275,6 +275,33 @@ def test_an_unsure_student_passes_the_query_to_a_sure_one_before_the_teacher(tmp
     ]
     assert set(served) == {"narrow", "teacher"} and served.count("teacher") >= 8
 
+    # the rest of the cascade and the teacher down: an unsure answer is served after all, never a 502
+    stranded = two_students(depth=3)
+    stranded.backends["broad"] = Broken(stranded.backends["broad"])
+    stranded.backends["teacher"] = Broken(stranded.backends["teacher"])
+    reasons = []
+    for i in range(10):
+        result = route(stranded, f"Convert {i + 100} km to m.", near(base, 40 + i), request_id=f"x{i}")
+        assert result.model == "narrow"
+        reasons.append(result.reason)
+        if "nothing else answered" in result.reason:
+            purposes = {a["model"]: a["purpose"] for a in store.answers_for(f"x{i}")}
+            assert purposes == {"narrow": "serve", "broad": "failed", "teacher": "failed"}
+    assert sum("nothing else answered" in r for r in reasons) >= 3
+
+
+class Broken:
+    """A backend that is down: every call raises."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def agenerate(self, prompts):
+        raise ConnectionError(f"{self.inner.name} is down")
+
 
 def test_the_quality_budget_lets_a_promising_student_serve_while_the_target_has_room(tmp_path):
     """A student right on 12 of 14 judged answers here: its lower bound (about 0.75) is below the
