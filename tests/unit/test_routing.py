@@ -115,3 +115,28 @@ def test_the_cascade_holds_only_cheaper_models_that_clear_the_floor_up_to_its_de
     assert cascade_after("a", estimates, prices, "teacher", shallow) == ()
     assert cascade_after("teacher", estimates, prices, "teacher", deep) == ()
     assert cascade_after("a", estimates, prices, "teacher", deep, allowed={"a", "c", "teacher"}) == ("c",)
+
+
+def test_without_confidences_the_choice_is_the_plain_quality_price_trade_off():
+    """Models that report no confidence (the replay's recorded outcomes, remote backends) have no
+    cascade: coverage 1, so the ranking is argmax(quality - lambda x price / teacher price) over
+    the models above the floor, as before coverage existed, and nothing is asked after the choice."""
+    import random
+
+    rng = random.Random(5)
+    cfg = RouterConfig(quality_floor=0.6, price_weight=0.2)
+    prices = {"teacher": 10.0, "a": 0.1, "b": 1.0, "c": 4.0}
+    for _ in range(200):
+        estimates = {}
+        for model in prices:
+            quality = rng.uniform(0.4, 1.0)
+            estimates[model] = Estimate(quality, rng.uniform(0.5, 30), quality - rng.uniform(0, 0.2), 1.0)
+        eligible = {
+            m: e.quality - 0.2 * prices[m] / 10.0
+            for m, e in estimates.items()
+            if e.evidence >= cfg.min_evidence and e.bound >= 0.6
+        }
+        expected = max(eligible, key=lambda m: (eligible[m], -prices[m])) if eligible else "teacher"
+        model = choose_model(estimates, prices, "teacher", cfg)[0]
+        assert model == expected
+        assert cascade_after(model, estimates, prices, "teacher", cfg) == ()
