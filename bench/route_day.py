@@ -6,8 +6,8 @@ This rebuilds the router's evidence index from every judged answer logged *befor
 asks each student (its last version that served that day, through the hf backend as the router
 would) for its answer to each of the day's queries, and replays the router's choice per query with
 the router's own functions: the best-ranked student whose cascade estimate clears the floor answers
-if its confidence clears its threshold, else the next of its cascade, else the teacher. The school's answers are used here only to measure
-whether a served answer was right, never to decide.
+if its confidence clears its threshold, else the next of its cascade, else the teacher. The
+school's answers are used here only to measure whether a served answer was right, never to decide.
 
 It prints, per setting: the students' share of the day, what a served student answer got right
 per domain, and a cost proxy (the teacher's share plus 1% per student call, ignoring judging and
@@ -92,7 +92,8 @@ def route(
     """Per query of the day: its domain, whether a student served it, whether that was right, and
     how many students were asked. The router's own decisions choose: the first model of
     :func:`ranked_models` (the teacher, unestimated here, stands last), then :func:`cascade_after`
-    while each student is unsure. ``budget`` (empty at the day's start) sets each query's floor as in the router."""
+    while each student is unsure. ``budget`` (empty at the day's start) sets each query's floor as
+    in the router."""
     index = EvidenceIndex(router.evidence)
     index.add_many(evidence)
     prices = {name: 0.01 for name in students} | {teacher: 1.0}

@@ -31,8 +31,9 @@ The estimate is a Beta posterior over the model's success rate near the query:
   the rows whose confidence cleared it. Where one clears the floor the router cascades: it asks
   the student, serves its answer if the answer's confidence clears that threshold, and otherwise
   defers to the next student of the cascade or the teacher (:func:`deferral_choice`; which student
-  is asked first weighs the share of its answers here that clear the threshold, :func:`coverage`). A student right on 75% of a neighbourhood can
-  so serve the 70% it is sure of at teacher quality instead of none of it. The prior of these
+  is asked first weighs the share of its answers here that clear the threshold, :func:`coverage`).
+  A student right on 75% of a neighbourhood can so serve the 70% it is sure of at teacher quality
+  instead of none of it. The prior of these
   posteriors is the model's success rate at that confidence over its ``k`` nearest judged answers,
   however far (:func:`calibration`), worth ``calibration_weight`` rows.
 
@@ -178,7 +179,8 @@ def coverage(weights: np.ndarray, confidence: np.ndarray, threshold: float) -> f
     Why the router needs it: two students can both clear the floor on their confident answers,
     yet one is sure of most queries here and the other of almost none (a specialist outside its
     region: seed 0's day 7 asked the compare specialist first on unit conversions, where it was
-    sure of 0 in 60 and every answer went on to the teacher). The lower bound alone cannot tell them apart."""
+    sure of almost none and every answer went on to the teacher). The lower bound alone cannot
+    tell them apart."""
     if threshold <= 0:
         return 1.0
     given = ~np.isnan(confidence)
