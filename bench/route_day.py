@@ -106,12 +106,10 @@ def route(
             )
             for name, (version, _, _) in students.items()
         }
-        ranked = [m for m, _ in ranked_models(estimates, prices, teacher, router, floor=floor)]
-        chain = (
-            [ranked[0], *cascade_after(ranked[0], estimates, prices, teacher, router, floor=floor)]
-            if ranked
-            else []
-        )
+        ranked = ranked_models(estimates, prices, teacher, router, floor=floor)
+        first = ranked[0][0] if ranked else None
+        depth = router.evidence.cascade_depth
+        chain = [first, *cascade_after(first, ranked, estimates, prices, teacher, depth)] if first else []
         served, right, expected = None, None, None
         for name in chain:
             confidence = students[name][2][i]

@@ -29,21 +29,23 @@ from academy.routing.decisions import (
     best_of_fanout,
     blend_learned,
     cascade_after,
+    choose_from,
     choose_model,
     default_model,
     estimate_of,
     estimate_quality,
     pick_best,
     posterior_of,
+    ranked_models,
     unjudged_answer,
     unsure_reason,
 )
 from academy.routing.dispatch import (
-    DEFERRED,
     RETRY_AFTER,
     NoAnswerError,
     ask_all,
     below_threshold,
+    defer,
     failure,
     fallback_reason,
     overload_of,
@@ -118,8 +120,10 @@ class AcademyRouter(Router):
             )
         else:
             route = "familiar"
-            model, reason = choose_model(estimates, self.prices, self.teacher, self.config, allowed, floor)
-            cascade = cascade_after(model, estimates, self.prices, self.teacher, self.config, allowed, floor)
+            ranked = ranked_models(estimates, self.prices, self.teacher, self.config, allowed, floor)
+            model, reason = choose_from(ranked, estimates, self.prices, self.teacher, allowed)
+            depth = self.config.evidence.cascade_depth
+            cascade = cascade_after(model, ranked, estimates, self.prices, self.teacher, depth)
             if max_similarity is None or max_similarity < self.config.novel_similarity:
                 reason = f"no close neighbour, learned estimate: {reason}"
         decision_ms = (time.perf_counter() - started) * 1000
@@ -298,19 +302,14 @@ class AcademyRouter(Router):
             if answer is None:
                 continue
             if not below_threshold(answer, decision.estimates[model].threshold):
-                for step in steps:
-                    step.purpose = DEFERRED
-                return (
-                    answer,
-                    attempts,
-                    f"{unsure_reason(decision, steps)}: deferred to {model}, which was sure",
-                )
+                defer(steps)
+                why = f"{unsure_reason(decision, steps)}: deferred to {model}, which was sure"
+                return answer, attempts, why
             steps.append(answer)
         served, more = await self._serve_chain(request, self._fallbacks(unsure.model, decision, tried))
         # the served answer stays last: background work reads it from there
         if served is None:
-            for step in steps[1:]:
-                step.purpose = DEFERRED
+            defer(steps[1:])
             others = [a for a in attempts if a is not unsure] + more
             confidence = unsure.completion.confidence or 0.0
             return (
@@ -318,8 +317,7 @@ class AcademyRouter(Router):
                 [*others, unsure],
                 f"{reason}; unsure ({confidence:.2f}), but nothing else answered",
             )
-        for step in steps:
-            step.purpose = DEFERRED
+        defer(steps)
         return served, attempts + more, f"{unsure_reason(decision, steps)}: deferred to {served.model}"
 
     def _side_models(

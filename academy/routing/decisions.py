@@ -168,6 +168,18 @@ def choose_model(
     """The best expected quality-price trade-off among the models estimated above the floor
     (:func:`ranked_models`); else the default model (:func:`default_model`). Returns (model, reason)."""
     ranked = ranked_models(estimates, prices, teacher, config, allowed, floor)
+    return choose_from(ranked, estimates, prices, teacher, allowed)
+
+
+def choose_from(
+    ranked: list[tuple[str, float]],
+    estimates: dict[str, Estimate],
+    prices: dict[str, float],
+    teacher: str,
+    allowed: Collection[str] | None = None,
+) -> tuple[str, str]:
+    """:func:`choose_model` on a ranking already made (the router ranks once for the choice and
+    its cascade). Returns (model, reason)."""
     if not ranked:
         permitted = set(prices) if allowed is None else set(allowed) & set(prices)
         model = default_model(estimates, prices, teacher, permitted)
@@ -180,25 +192,22 @@ def choose_model(
 
 def cascade_after(
     model: str,
+    ranked: list[tuple[str, float]],
     estimates: dict[str, Estimate],
     prices: dict[str, float],
     teacher: str,
-    config: RouterConfig,
-    allowed: Collection[str] | None = None,
-    floor: float | None = None,
+    depth: int,
 ) -> tuple[str, ...]:
     """Who is asked after ``model`` (a cascade student) when its answer is unsure, before the
-    teacher: the next models of :func:`ranked_models` cheaper than the teacher, up to
-    ``evidence.cascade_depth`` models in all. Each serves only an answer that clears its own
-    threshold (none: every answer), where its record on such answers clears the floor, so a longer
-    cascade serves no worse answers; each step costs a student call and its latency."""
+    teacher: the next models of ``ranked`` (:func:`ranked_models`) cheaper than the teacher, up to
+    ``depth`` (``evidence.cascade_depth``) models in all. Each serves only an answer that clears its
+    own threshold (none: every answer), where its record on such answers clears the floor, so a
+    longer cascade serves no worse answers; each step costs a student call and its latency."""
     estimate = estimates.get(model)
     if estimate is None or estimate.threshold <= 0 or model == teacher:
         return ()
-    depth = config.evidence.cascade_depth - 1
-    ranked = ranked_models(estimates, prices, teacher, config, allowed, floor)
     after = [m for m, _ in ranked if m not in (model, teacher) and prices[m] < prices[teacher]]
-    return tuple(after[:depth])
+    return tuple(after[: depth - 1])
 
 
 def default_model(

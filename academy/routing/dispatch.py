@@ -84,6 +84,12 @@ def below_threshold(answer: ModelAnswer, threshold: float) -> bool:
     return unsure(answer.completion.confidence, threshold)
 
 
+def defer(answers: list[ModelAnswer]) -> None:
+    """Mark a cascade's unsure answers as deferred: logged and billed, not served."""
+    for answer in answers:
+        answer.purpose = DEFERRED
+
+
 def unsure(confidence: float | None, threshold: float) -> bool:
     """A confidence (None: not given) below a cascade's threshold (0: no cascade)."""
     return threshold > 0 and confidence is not None and confidence < threshold

@@ -73,6 +73,12 @@ def test_price_weight_trades_quality_for_price():
     )
 
 
+def cascade(model, estimates, prices, cfg, allowed=None):
+    """The router's cascade after ``model``: ranked once, then the models after it."""
+    ranked = ranked_models(estimates, prices, "teacher", cfg, allowed)
+    return cascade_after(model, ranked, estimates, prices, "teacher", cfg.evidence.cascade_depth)
+
+
 def cascading(quality: float, coverage: float) -> Estimate:
     """A student's cascade estimate: ``quality`` on its answers sure enough (threshold 0.8), of
     which it is expected to give ``coverage`` here."""
@@ -91,10 +97,10 @@ def test_a_student_sure_of_most_queries_here_ranks_above_a_slightly_better_one_s
     assert [m for m, _ in ranked] == ["mostly_sure", "rarely_sure"]
     assert ranked[0][1] == pytest.approx(0.9 * 0.92 + 0.1 * 0.9 - 0.1 * 0.01)  # the teacher: 1.0 - lambda
     assert choose_model(estimates, prices, "teacher", cfg)[0] == "mostly_sure"
-    assert cascade_after("mostly_sure", estimates, prices, "teacher", cfg) == ("rarely_sure",)
+    assert cascade("mostly_sure", estimates, prices, cfg) == ("rarely_sure",)
     # A model that clears the floor on all its answers (no threshold) serves all of them: no cascade after it.
     plain = {"mostly_sure": Estimate(0.95, 20, 0.9, 0.98), "rarely_sure": cascading(0.95, 0.05)}
-    assert cascade_after("mostly_sure", plain, prices, "teacher", cfg) == ()
+    assert cascade("mostly_sure", plain, prices, cfg) == ()
     # Equal coverage: quality decides, as before.
     even = {"rarely_sure": cascading(0.95, 0.5), "mostly_sure": cascading(0.92, 0.5)}
     assert choose_model(even, prices, "teacher", cfg)[0] == "rarely_sure"
@@ -110,11 +116,11 @@ def test_the_cascade_holds_only_cheaper_models_that_clear_the_floor_up_to_its_de
         "teacher": Estimate(0.97, 50, 0.95, 0.99),
     }
     deep = RouterConfig(quality_floor=0.85, evidence={"cascade_depth": 3})
-    assert cascade_after("a", estimates, prices, "teacher", deep) == ("b", "c")
+    assert cascade("a", estimates, prices, deep) == ("b", "c")
     shallow = RouterConfig(quality_floor=0.85, evidence={"cascade_depth": 1})
-    assert cascade_after("a", estimates, prices, "teacher", shallow) == ()
-    assert cascade_after("teacher", estimates, prices, "teacher", deep) == ()
-    assert cascade_after("a", estimates, prices, "teacher", deep, allowed={"a", "c", "teacher"}) == ("c",)
+    assert cascade("a", estimates, prices, shallow) == ()
+    assert cascade("teacher", estimates, prices, deep) == ()
+    assert cascade("a", estimates, prices, deep, allowed={"a", "c", "teacher"}) == ("c",)
 
 
 def test_without_confidences_the_choice_is_the_plain_quality_price_trade_off():
@@ -139,4 +145,4 @@ def test_without_confidences_the_choice_is_the_plain_quality_price_trade_off():
         expected = max(eligible, key=lambda m: (eligible[m], -prices[m])) if eligible else "teacher"
         model = choose_model(estimates, prices, "teacher", cfg)[0]
         assert model == expected
-        assert cascade_after(model, estimates, prices, "teacher", cfg) == ()
+        assert cascade(model, estimates, prices, cfg) == ()
