@@ -36,14 +36,20 @@ def judge_in_shards(cfg: AcademyConfig) -> dict[str, Any]:
 
 
 def evolve_students(
-    cfg: AcademyConfig, plan: dict[str, list[int]], spawn: bool, night: str
+    cfg: AcademyConfig,
+    plan: dict[str, list[int]],
+    spawn: bool,
+    night: str,
+    steps: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per student: distill, then one task per (model, domain) evaluation shard, then score ->
-    register -> promote. Students run side by side on a Dask task runner, and so do the shards of
-    each evaluation; the candidate folder they share is on the home's file system."""
+    """Per student: distill (``steps``: its SFT steps, else ``distill.steps``), then one task per
+    (model, domain) evaluation shard, then score -> register -> promote. Students run side by side
+    on a Dask task runner, and so do the shards of each evaluation; the candidate folder they share
+    is on the home's file system."""
     names = sorted(plan)
     shards = {name: t.evaluation_shards(cfg, plan[name], spawn) for name in names}
-    trained = t.distill_student.map(unmapped(cfg), names, [plan[n] for n in names], spawn)
+    budget = [(steps or {}).get(n) for n in names]
+    trained = t.distill_student.map(unmapped(cfg), names, [plan[n] for n in names], spawn, budget)
     finished = []
     for name, training in zip(names, trained):
         sides, domains = [list(column) for column in zip(*shards[name])] or ([], [])
@@ -177,12 +183,13 @@ def nightly_cycle(config_path: str = DEFAULT_CONFIG, home: str | None = None) ->
     delegation = phases.time("delegation", update_delegation, config_path, home, night)
     lineage = phases.time("datasets", build_distillation_dataset, config_path, home)
     plan = t.plan_students(cfg)
+    steps = t.step_shares(cfg, plan)  # before anyone trains: tonight's refusals must not move them
     spawns = set(t.spawning(cfg, plan))
     trainable = {name: clusters for name, clusters in plan.items() if name not in spawns}
-    students = phases.time("students", evolve_students, cfg, trainable, False, night)
+    students = phases.time("students", evolve_students, cfg, trainable, False, night, steps)
     # a spawned student learns from tonight's promoted peers: after the others
     if spawns:
-        students += phases.time("spawn", evolve_students, cfg, t.spawn_plan(cfg), True, night)
+        students += phases.time("spawn", evolve_students, cfg, t.spawn_plan(cfg, plan), True, night, steps)
     roles = update_roles(night, config_path, home)
     summary = {
         "night": night,

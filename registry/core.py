@@ -338,6 +338,18 @@ class RegistryCore:
         return kind_of(self._registered(name))
 
     @wrap_errors
+    def stages(self, name: str) -> list[str]:
+        """The stage of each version of ``name``, oldest first (empty: not registered): the run of
+        refusals a night's step budget reads (academy/evolution/step_budget.py), without the run
+        metrics ``status`` fetches per version."""
+        if name not in self.models():
+            return []
+        return [
+            mv.tags.get(TAG_STAGE, "candidate")
+            for mv in sorted(self._versions(name), key=lambda m: int(m.version))
+        ]
+
+    @wrap_errors
     def status(self) -> list[VersionInfo]:
         """Every version of every managed model, by model name then version."""
         infos: list[VersionInfo] = []

@@ -43,6 +43,13 @@ class GapsConfig(Section):
     max_students: int = Field(3, ge=1)  # candidates trained per night when specialising
     # A spawned student starts from the configured generalist's production weights, or from scratch.
     spawn_from: Literal["weights", "scratch"] = "weights"
+    # The night's steps (distill.steps x its students) shared by region savings x refusal_discount per
+    # refused candidate since the student's last promotion, each share within [min, max] x distill.steps
+    # (academy/evolution/step_budget.py). False: every student trains distill.steps.
+    share_steps: bool = True
+    refusal_discount: float = Field(0.5, gt=0, le=1)
+    min_step_share: float = Field(0.25, gt=0, le=1)
+    max_step_share: float = Field(3.0, ge=1)
 
 
 class DatasetConfig(Section):

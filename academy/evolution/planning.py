@@ -5,6 +5,7 @@ specialists). Plain functions over the config; ``tasks/nightly.py`` wraps them."
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import datasets
@@ -13,6 +14,7 @@ import numpy as np
 from academy.config import AcademyConfig
 from academy.evolution import dataset as ds
 from academy.evolution import specialists as sp
+from academy.evolution import step_budget as sb
 from academy.evolution import students as st
 from academy.evolution.gaps import read_gaps
 from academy.evolution.layout import NightLayout
@@ -55,6 +57,29 @@ def plan(cfg: AcademyConfig) -> dict[str, list[int]]:
     ):
         del plan[st.SPAWN]
     return plan
+
+
+def refusal_discounts(
+    cfg: AcademyConfig, registry: ModelRegistry, students: Iterable[str]
+) -> dict[str, float]:
+    """student -> ``gaps.refusal_discount`` ** the candidates the gate refused since its last
+    promotion (academy/evolution/step_budget.py), from the registry's stages."""
+    discount = cfg.evolution.gaps.refusal_discount
+    return {s: discount ** sb.refusal_streak(registry.stages(s)) for s in students}
+
+
+def step_shares(cfg: AcademyConfig, plan: dict[str, list[int]]) -> dict[str, int]:
+    """student -> its SFT steps tonight: the night's ``distill.steps`` x len(plan) shared by region
+    savings and refusal streaks (academy/evolution/step_budget.py); every student gets
+    ``distill.steps`` with ``gaps.share_steps`` off. Computed once, before anyone trains tonight."""
+    steps, gaps = cfg.evolution.distill.steps, cfg.evolution.gaps
+    if not (gaps.share_steps and gaps.specialise) or len(plan) < 2:
+        return dict.fromkeys(plan, steps)
+    savings = {g.cluster: g.savings for g in read_gaps(NightLayout.of(cfg).gaps)[1].selected}
+    region = {s: max((savings.get(c, 0.0) for c in clusters), default=0.0) for s, clusters in plan.items()}
+    discounts = refusal_discounts(cfg, ModelRegistry.from_config(cfg), plan)
+    weights = {s: max(0.0, region[s]) * discounts[s] for s in plan}
+    return sb.share_steps(weights, steps, gaps.min_step_share, gaps.max_step_share)
 
 
 def specialist_centres(cfg: AcademyConfig) -> dict[str, Any]:
@@ -106,11 +131,12 @@ def specialist_rehearsal(
     return sp.rehearsal_in_region(pairs, embeddings, cluster_centres(cfg), gaps)
 
 
-def spawn_plan(cfg: AcademyConfig) -> dict[str, list[int]]:
+def spawn_plan(cfg: AcademyConfig, current: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
     """Tonight's students that have no production version yet (see :func:`spawning`), by name; the
     uncovered gaps of a night without ``gaps.specialise`` get the next free name. Run after the
-    other students, so the name skips any version they registered."""
-    current = plan(cfg)
+    other students, so the name skips any version they registered. ``current``: the night's plan as
+    made before anyone trained, the one its step shares were made for (None: plan now)."""
+    current = plan(cfg) if current is None else current
     out = {s: current[s] for s in spawning(cfg, current) if s != st.SPAWN}
     if st.SPAWN in current:
         names = [m.name for m in cfg.models] + ModelRegistry.from_config(cfg).models() + list(out)

@@ -155,11 +155,15 @@ def bootstrap(cfg: AcademyConfig) -> dict[str, int]:
     return st.bootstrap_registry(ModelRegistry.from_config(cfg), cfg)
 
 
-def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False) -> dict[str, Any]:
-    """Train ``student``'s candidate on its gaps from its production weights. A spawned student
-    starts from the configured generalist's production weights (``gaps.spawn_from: weights``: a
-    specialist, see academy/evolution/specialists.py) or fresh with its tokenizer (``scratch``).
-    Only a configured generalist also learns the retention rows (well-served traffic): a specialist learns its region."""
+def distill(
+    cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = False, steps: int | None = None
+) -> dict[str, Any]:
+    """Train ``student``'s candidate on its gaps from its production weights, for ``steps`` SFT
+    steps (its share of the night, academy/evolution/step_budget.py; None: ``distill.steps``). A
+    spawned student starts from the configured generalist's production weights (``gaps.spawn_from:
+    weights``: a specialist, see academy/evolution/specialists.py) or fresh with its tokenizer
+    (``scratch``). Only a configured generalist also learns the retention rows (well-served
+    traffic): a specialist learns its region."""
     layout, registry = NightLayout.of(cfg), ModelRegistry.from_config(cfg)
     work = layout.candidate(student)
     generalist = pl.is_generalist(cfg, student)
@@ -184,6 +188,8 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         raise ValueError(f"no training examples for {student} in gaps {gaps}")
     peer = st.pick_peer(registry, student, layout.registry_cache)
     dataset_cfg, distill_cfg = cfg.evolution.dataset, cfg.evolution.distill
+    if steps is not None:
+        distill_cfg = distill_cfg.model_copy(update={"steps": steps})
     logged = len(train)
     held_out = list(splits["eval"]["query"]) + list(splits["regression"]["query"])
     train = ds.with_paraphrases(train, held_out, distill_cfg.paraphrase_ratio)
@@ -206,6 +212,7 @@ def distill(cfg: AcademyConfig, student: str, gaps: list[int], spawn: bool = Fal
         "incumbent_version": incumbent.version if incumbent else None,
         "peer": str(peer) if peer else None,
         "examples": logged,
+        "steps": distill_cfg.steps,  # its share of the night (academy/evolution/step_budget.py)
         "practice_rows": len(train) - logged,  # paraphrase practice (academy/evolution/paraphrase.py)
         "training_rows": len(sft),  # examples and practice x target aspects, plus rehearsal
         "peer_rows": len(examples.peer),
@@ -291,6 +298,7 @@ def finish_student(
         **promotion,
         "gaps": record["gaps"],
         "spawn": record["spawn"],
+        "steps": record.get("steps"),
         "train_seconds": record["stats"]["train_seconds"],
         "evaluation": evaluation,
     }
@@ -317,6 +325,7 @@ def register(cfg: AcademyConfig, student: str, night: str = "") -> dict[str, Any
             "base": record["base"],
             "peer": record["peer"],
             "examples": record["examples"],
+            "distill.steps": record.get("steps", cfg.evolution.distill.steps),  # its share of the night
         },
         metrics={**candidate.metrics(), "train_seconds": stats["train_seconds"]},
         step_metrics={

@@ -221,7 +221,7 @@ def account(
             "seconds": night.get("cycle_seconds"),
             "cpu_seconds": night.get("cpu_seconds"),
             "students": [
-                {k: s.get(k) for k in ("student", "version", "stage", "gaps", "spawn")}
+                {k: s.get(k) for k in ("student", "version", "stage", "gaps", "spawn", "steps")}
                 for s in night.get("students", [])
             ],
             "role_changes": night.get("roles", {}).get("changes", {}),

@@ -191,3 +191,26 @@ def test_a_refused_specialist_keeps_its_region_and_trains_on_from_its_candidate(
     assert set(planning.spawning(specialising, plan)) == set(plan)  # none of them serves yet
     again = steps.distill(cfg, "student-8", gaps, spawn=True)
     assert again["carried"] and again["base"].endswith("carried")
+
+
+def test_a_refused_specialist_gets_a_smaller_share_of_the_night_and_trains_that_many_steps(night):
+    """The night's steps follow the region's savings, halved per refusal read from the registry
+    (academy/evolution/step_budget.py); a candidate trains exactly its share."""
+    from academy.evolution import planning, steps
+
+    cfg = night_config(night["home"], night["home"] / "students" / "student-1", steps=8)
+    cfg.evolution.gaps.specialise = True
+    gaps = [night["summary"]["gaps"][0]["cluster"]]
+    steps.distill(cfg, "student-7", gaps, spawn=True)
+    steps.evaluate(cfg, "student-7"), steps.register(cfg, "student-7")
+    assert steps.promote(cfg, "student-7")["stage"] == "rejected"
+    shares = planning.step_shares(cfg, {"student-7": gaps, "student-new": gaps})
+    assert sum(shares.values()) == 16 and shares["student-new"] > shares["student-7"] >= 2
+    cfg.evolution.gaps.share_steps = False
+    assert planning.step_shares(cfg, {"student-7": gaps, "student-new": gaps}) == {
+        "student-7": 8,
+        "student-new": 8,
+    }
+    trained = steps.distill(cfg, "student-7", gaps, spawn=True, steps=shares["student-7"])
+    record = (NightLayout.of(cfg).candidate("student-7") / "train.json").read_text()
+    assert trained["steps"] == shares["student-7"] and f'"steps": {shares["student-7"]}' in record
