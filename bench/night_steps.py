@@ -42,8 +42,11 @@ def retrain(home: Path, student: str, step_counts: list[int]) -> list[dict[str, 
             raise SystemExit(f"{start} holds no weights: is {home} a finished demo home?")
         thresholds = cfg.router.evidence.defer_thresholds
         for count in step_counts:
-            if record.get("carried"):  # distill carries the refused candidate it finds in work/model
-                shutil.rmtree(work / MODEL_DIR, ignore_errors=True)
+            # distill carries on from a refused candidate it finds in work/model: leave there the
+            # weights the night started from (its carried copy), or nothing, so no count trains on
+            # top of the night's candidate or of the previous count's
+            shutil.rmtree(work / MODEL_DIR, ignore_errors=True)
+            if record.get("carried"):
                 shutil.copytree(start, work / MODEL_DIR)
             trained = night.distill(cfg, student, record["gaps"], spawn=record["spawn"], steps=count)
             night.evaluate(cfg, student)
