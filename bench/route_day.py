@@ -9,6 +9,11 @@ the router's own functions: the best-ranked student whose cascade estimate clear
 if its confidence clears its threshold, else the next of its cascade, else the teacher. The
 school's answers are used here only to measure whether a served answer was right, never to decide.
 
+As the router does, a query the teacher serves adds free evidence: the cascade's unsure answers
+and every student whose posterior straddles the floor, scored by exact match with the teacher's
+logged answer, so later queries of the day see it (``--frozen``: the day's start only). A
+known-short student is looked at on every 1/``rediscover_rate``-th such query instead of by chance.
+
 It prints, per setting: the students' share of the day, what a served student answer got right
 per domain, and a cost proxy (the teacher's share plus 1% per student call, ignoring judging and
 exploration, which the real day also pays). It ranks settings; it does not predict the day (seed 0
@@ -17,12 +22,15 @@ of a run before regions: 0.44 here with ``region_weight=0``, and the day itself 
 Run: ``.venv/bin/python bench/route_day.py --home /tmp/d0 [--set region_weight=0] [--set floor=0.8,k=128]``
 (each ``--set`` is one more setting: comma-separated ``router.evidence`` keys, ``floor``, ``budget`` (the
 quality budget's target, or ``off``) and ``min_floor``; the budget starts empty at the day's start).
+Seed 1 of the previous commit: its capitals specialist served 2% of the day's capitals here as on the
+day itself (0% with ``--frozen``).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -31,10 +39,12 @@ import pandas as pd
 from academy.backends.hf import HFBackend
 from academy.backends.reference import load_reference_source
 from academy.config import AcademyConfig, EvidenceConfig, ModelConfig, RouterConfig, load_config
+from academy.judges.reference import reference_scores
 from academy.routing.budget import QualityBudget
-from academy.routing.decisions import cascade_after, estimate_of, ranked_models
+from academy.routing.decisions import cascade_after, estimate_of, posterior_of, ranked_models
 from academy.routing.dispatch import unsure
 from academy.routing.evidence import EvidenceIndex, Judged, judged_answers
+from academy.routing.posteriors import known_short
 from academy.store import TrafficStore
 
 
@@ -43,7 +53,18 @@ def last_day(store: TrafficStore, queries_per_day: int) -> tuple[pd.DataFrame, p
     queries = store.queries_frame(columns=["id", "text", "ts", "tenant", "embedding", "domain"])
     day = queries.sort_values("ts").tail(queries_per_day)
     answers = store.answers_frame(
-        columns=["id", "query_id", "ts", "tenant", "model", "version", "confidence", "judge_score", "error"]
+        columns=[
+            "id",
+            "query_id",
+            "ts",
+            "tenant",
+            "model",
+            "version",
+            "confidence",
+            "judge_score",
+            "error",
+            "text",
+        ]
     )
     return day, answers, day["ts"].min()
 
@@ -88,12 +109,15 @@ def route(
     students: dict,
     gold: list,
     teacher: str,
+    teacher_texts: list[str | None],
+    learn: bool = True,
 ) -> pd.DataFrame:
     """Per query of the day: its domain, whether a student served it, whether that was right, and
     how many students were asked. The router's own decisions choose: the first model of
     :func:`ranked_models` (the teacher, unestimated here, stands last), then :func:`cascade_after`
     while each student is unsure. ``budget`` (empty at the day's start) sets each query's floor as
-    in the router."""
+    in the router. With ``learn``, a query the teacher serves adds the day's free evidence as the
+    router does (:func:`agreement_rows`), so later queries see it."""
     index = EvidenceIndex(router.evidence)
     index.add_many(evidence)
     prices = {name: 0.01 for name in students} | {teacher: 1.0}
@@ -120,8 +144,50 @@ def route(
             break
         budget.settle(index.mean_score(r.tenant, teacher), expected)
         asked = chain.index(served) + 1 if served else len(chain)
+        if learn and served is None and teacher_texts[i]:
+            index.add_many(agreement_rows(r, i, students, estimates, chain, teacher_texts[i], router, floor))
         rows.append((r.domain, served is not None, right, asked))
     return pd.DataFrame(rows, columns=["domain", "served", "right", "asked"])
+
+
+def agreement_rows(
+    r: Any,
+    i: int,
+    students: dict,
+    estimates: dict,
+    chain: list[str],
+    teacher_text: str,
+    router: RouterConfig,
+    floor: float,
+) -> list[Judged]:
+    """What the router learns for free when the teacher serves query ``i``: the cascade's unsure
+    answers, and each student whose posterior straddles the floor (``rediscover_rate`` of those
+    known short; academy/routing/academy_policy.py ``_uncertain``), scored by exact match with the
+    teacher's logged answer. Deterministic: a known-short student is looked at on every
+    1/rediscover_rate-th query."""
+    picked = set(chain)
+    for name, est in estimates.items():
+        post = posterior_of(est)
+        if post.lower >= floor:
+            continue
+        rate = router.evidence.rediscover_rate if known_short(post, floor) else 1.0
+        if rate >= 1.0 or (rate > 0 and i % round(1 / rate) == 0):
+            picked.add(name)
+    names = sorted(picked)
+    texts = [students[n][1][i] for n in names]
+    scores = reference_scores(texts, [teacher_text] * len(texts), 1.0)
+    return [
+        Judged(
+            r.tenant,
+            n,
+            students[n][0],
+            np.asarray(r.embedding, np.float32),
+            s,
+            float(i) + 1e9,
+            students[n][2][i],
+        )
+        for n, s in zip(names, scores)
+    ]
 
 
 def summary(name: str, frame: pd.DataFrame) -> str:
@@ -142,6 +208,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", required=True, help="a finished `academy demo --home` directory")
     parser.add_argument("--set", action="append", default=[], help="key=value[,key=value]: one more setting")
+    parser.add_argument(
+        "--frozen",
+        action="store_true",
+        help="route on the evidence of the day's start only (no free agreement)",
+    )
     args = parser.parse_args()
     cfg = load_config(Path(args.home) / "academy.yaml")
     store = TrafficStore(cfg.paths.store, cfg.store)
@@ -169,9 +240,23 @@ def main() -> None:
         f"{len(day)} queries of the last day, {len(evidence)} judged answers before it, students {sorted(students)}"
     )
     teacher = next(m.name for m in cfg.models if m.role == "teacher")
+    logged = (
+        answers[(answers["model"] == teacher) & answers["error"].isna()].groupby("query_id")["text"].last()
+    )
+    teacher_texts = [logged.get(q) for q in day["id"]]
     for name, (config, floor, budget) in settings.items():
         router = cfg.router.model_copy(update={"evidence": config, "quality_floor": floor})
-        frame = route(evidence, router, QualityBudget(budget, floor), day, students, gold, teacher)
+        frame = route(
+            evidence,
+            router,
+            QualityBudget(budget, floor),
+            day,
+            students,
+            gold,
+            teacher,
+            teacher_texts,
+            not args.frozen,
+        )
         print(summary(name, frame))
 
 

@@ -338,16 +338,20 @@ class RegistryCore:
         return kind_of(self._registered(name))
 
     @wrap_errors
-    def stages(self, name: str) -> list[str]:
-        """The stage of each version of ``name``, oldest first (empty: not registered): the run of
-        refusals a night's step budget reads (academy/evolution/step_budget.py), without the run
-        metrics ``status`` fetches per version."""
+    def stages(self, name: str, metric: str | None = None) -> list[tuple[str, float | None]]:
+        """The stage of each version of ``name``, oldest first (empty: not registered), with the
+        ``metric`` it was registered with (None where absent): the run of refusals a night's step
+        budget reads (academy/evolution/step_budget.py), without the run metrics ``status`` fetches
+        per version."""
         if name not in self.models():
             return []
-        return [
-            mv.tags.get(TAG_STAGE, "candidate")
-            for mv in sorted(self._versions(name), key=lambda m: int(m.version))
-        ]
+        out = []
+        for mv in sorted(self._versions(name), key=lambda m: int(m.version)):
+            transitions = json.loads(mv.tags.get(TAG_TRANSITIONS) or "[]")
+            registered = next((t for t in transitions if t.get("from") is None), {})
+            value = registered.get("metrics", {}).get(metric) if metric else None
+            out.append((mv.tags.get(TAG_STAGE, "candidate"), None if value is None else float(value)))
+        return out
 
     @wrap_errors
     def status(self) -> list[VersionInfo]:

@@ -128,7 +128,8 @@ class GateConfig(Section):
     auto_production: bool = True  # staging -> production in the same night when the gate passes
     min_spawn_score: float = Field(0.5, ge=0, le=1)  # a spawned student's gap accuracy lower bound >= this
     # ... or, on the held-out answers it is confident about (confidence >= one of the router's
-    # evidence.defer_thresholds, each tested at alpha / their number), an accuracy lower bound >= this:
+    # evidence.defer_thresholds, each tested at alpha / the number of distinct non-empty sets of answers
+    # they keep), an accuracy lower bound >= this:
     # the cascade serves only those, so a student that knows part of its gap, and knows which part, pays.
     # Promotion admits a spawned student to exploration; the router serves it only where its own judged
     # record clears the floor, so this bar need not be the floor (a few dozen held-out answers never prove that).

@@ -163,6 +163,10 @@ class EvidenceConfig(Section):
     # the model's success rate at a confidence over its k nearest judged answers (its region) counts
     # as this many judged answers in each neighbourhood's cascade estimate (its prior)
     calibration_weight: float = Field(8.0, ge=0)
+    # ... or this share of the judged confident answers that rate rests on (less those near the query),
+    # where that is more and the neighbourhood's own record does not prove the model short: a region
+    # whose confident answers are many and right earns a stronger prior (0 = the fixed weight)
+    calibration_transfer: float = Field(1.0, ge=0, le=1)
     # models asked in turn while each is unsure, before the teacher: the cascade's cheaper models
     # that clear the floor here, by expected utility with their coverage (1: the first one only)
     cascade_depth: int = Field(3, ge=1)

@@ -25,6 +25,10 @@ def metric_safe(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_\-./ ]", "_", str(name)) or "_"
 
 
+# The held-out exact match on the night's gaps: what a candidate is registered with (and gated on).
+GAP_METRIC = "gap_exact_match"
+
+
 @dataclass
 class EvalResult:
     """Exact match of one model: on the gap eval set (overall and per gap) and per regression domain."""
@@ -44,7 +48,7 @@ class EvalResult:
 
     def metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat metric names MLflow accepts (domain names come from users: unsafe characters become _)."""
-        out = {f"{prefix}gap_exact_match": self.gap_score} if self.gap_score is not None else {}
+        out = {f"{prefix}{GAP_METRIC}": self.gap_score} if self.gap_score is not None else {}
         out.update({f"{prefix}exact_match.{metric_safe(d)}": v for d, v in self.per_domain.items()})
         out.update({f"{prefix}gap_exact_match.{g}": v for g, v in self.per_gap.items()})
         return out

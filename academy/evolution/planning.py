@@ -16,6 +16,7 @@ from academy.evolution import dataset as ds
 from academy.evolution import specialists as sp
 from academy.evolution import step_budget as sb
 from academy.evolution import students as st
+from academy.evolution.evaluation import GAP_METRIC
 from academy.evolution.gaps import read_gaps
 from academy.evolution.layout import NightLayout
 from academy.evolution.snapshot import read_snapshot
@@ -63,9 +64,14 @@ def refusal_discounts(
     cfg: AcademyConfig, registry: ModelRegistry, students: Iterable[str]
 ) -> dict[str, float]:
     """student -> ``gaps.refusal_discount`` ** the candidates the gate refused since its last
-    promotion (academy/evolution/step_budget.py), from the registry's stages."""
+    promotion without a rise in held-out gap exact match (academy/evolution/step_budget.py), from
+    the registry's stages and the metrics each version was registered with."""
     discount = cfg.evolution.gaps.refusal_discount
-    return {s: discount ** sb.refusal_streak(registry.stages(s)) for s in students}
+    out = {}
+    for s in students:
+        history = registry.stages(s, GAP_METRIC)
+        out[s] = discount ** sb.refusal_streak([h[0] for h in history], [h[1] for h in history])
+    return out
 
 
 def step_shares(cfg: AcademyConfig, plan: dict[str, list[int]]) -> dict[str, int]:

@@ -354,11 +354,23 @@ def _selective_check(
     candidate: EvalResult, ids: list[str], alpha: float, config: GateConfig, thresholds: Sequence[float]
 ) -> GateDecision:
     """No incumbent, answers with a confidence: the lowest threshold whose confident answers'
-    accuracy has a lower bound (at ``alpha / len(thresholds)``) >= ``min_selective_score``."""
-    level, bar = alpha / len(thresholds), config.min_selective_score
+    accuracy has a lower bound >= ``min_selective_score``, at ``alpha`` / the number of distinct
+    non-empty sets of confident answers the thresholds pick (Bonferroni over the tests actually made).
+
+    Why distinct: the sets depend only on the candidate's confidences, never on whether it was
+    right, so given them there are that many binomial tests, and the family-wise error stays
+    ``alpha``. Thresholds that keep the same answers are one test, and one that keeps none is no
+    test. Seed 1's night-6 capitals specialist was sure of the same 16 held-out answers at 0.6 to 0.9
+    and right on 13: a lower bound of 0.497 at ``alpha / 5``, refused against the bar of 0.5, while
+    two distinct sets make it ``alpha / 2``."""
+    bar = config.min_selective_score
+    subsets = {
+        threshold: tuple(q for q in ids if candidate.confidences.get(q, -1.0) >= threshold)
+        for threshold in sorted(thresholds)
+    }
+    level = alpha / max(1, len({sure for sure in subsets.values() if sure}))
     tried = []
-    for threshold in sorted(thresholds):
-        sure = [q for q in ids if candidate.confidences.get(q, -1.0) >= threshold]
+    for threshold, sure in subsets.items():
         k = int(sum(candidate.scores[q] >= 0.5 for q in sure))
         low, high = clopper_pearson(k, len(sure), level) if sure else (0.0, 1.0)
         tried.append(f">= {threshold}: {k}/{len(sure)} [{low:.3f}, {high:.3f}]")

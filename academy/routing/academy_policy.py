@@ -51,8 +51,9 @@ from academy.routing.dispatch import (
     overload_of,
     serve_chain,
 )
-from academy.routing.evidence import Judged, explore_probability, known_short
+from academy.routing.evidence import Judged
 from academy.routing.learned_router import LearnedRouter
+from academy.routing.posteriors import explore_probability, known_short
 from academy.routing.recording import record, request_records
 
 __all__ = [

@@ -23,7 +23,7 @@ import numpy as np
 from academy.config import RouterConfig
 from academy.judges.base import AGREEMENT_JUDGE
 from academy.routing.base import ModelAnswer
-from academy.routing.evidence import Cascade, Posterior
+from academy.routing.posteriors import Cascade, Posterior
 from academy.store import Neighbour, split_model_key
 
 

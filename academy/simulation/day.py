@@ -23,9 +23,11 @@ from academy.runtime import Runtime
 from academy.school import Example, TraceSource
 
 # Requests in flight while a day is routed: a day is latency-bound (the simulated teacher waits 40 ms,
-# students generate token by token); 16 instead of 8 kept seed 0's week under 15 minutes at no cost
-# in quality (docs/benchmarks.md "Runs with the default settings").
-CONCURRENCY = 16
+# students generate token by token), and a student's micro-batcher can only batch what is in flight.
+# One student answers 8 prompts in ~110 ms but 64 in ~420 ms: 13.5 against 6.6 ms a query (bench/gen_batch.py), so routing
+# day 7 of seed 0 took 45 s with 16 in flight, 24 s with 64 and 22 s with the whole day at once:
+# 64 keeps most of the gain while the day's judged answers still reach later requests.
+CONCURRENCY = 64
 
 
 @dataclass

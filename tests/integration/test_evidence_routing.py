@@ -13,7 +13,8 @@ from academy.backends import build_backend
 from academy.config import JudgeConfig, ModelConfig, RouterConfig
 from academy.judges import build_judge
 from academy.routing import ROUTER_CLS, RouteRequest
-from academy.routing.evidence import load_from_store, samples_to_lose
+from academy.routing.evidence import load_from_store
+from academy.routing.posteriors import samples_to_lose
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 from tests.factories.evidence import FLOOR, near
 from tests.factories.vectors import unit

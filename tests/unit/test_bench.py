@@ -42,15 +42,45 @@ def test_route_day_serves_a_student_where_its_region_record_clears_the_floor():
     def fixed_floor() -> QualityBudget:
         return QualityBudget(QualityBudgetConfig(enabled=False), 0.85)
 
-    frame = route(evidence, config, fixed_floor(), day, students, gold, "teacher")
+    frame = route(evidence, config, fixed_floor(), day, students, gold, "teacher", [None] * 20)
     assert frame.groupby("domain")["served"].mean().to_dict() == {"bad": 0.0, "good": 1.0}
     assert frame["right"].sum() == 5  # the first five answers are right, the next five not
     unregioned = config.model_copy(
         update={"evidence": config.evidence.model_copy(update={"region_weight": 0.0})}
     )
-    assert not route(evidence, unregioned, fixed_floor(), day, students, gold, "teacher")["served"].any()
+    assert not route(evidence, unregioned, fixed_floor(), day, students, gold, "teacher", [None] * 20)[
+        "served"
+    ].any()
     assert "student share 0.50" in summary("x", frame)
     assert frame["asked"].tolist() == [1] * 10 + [0] * 10  # one student asked where it serves, none elsewhere
+
+
+def test_route_day_learns_during_the_day_from_free_agreement_beside_the_teacher():
+    """No judged answer at the day's start: the teacher serves, the student's answers beside it are
+    scored by agreement (as the router does), and once they clear the floor the student serves the
+    rest of the day. Routed on the start's evidence only (``learn=False``) it serves nothing."""
+    import pandas as pd
+
+    from academy.config import EvidenceConfig, QualityBudgetConfig, RouterConfig
+    from academy.routing.budget import QualityBudget
+    from bench.route_day import route
+    from tests.factories.evidence import near
+    from tests.factories.vectors import unit
+
+    kind = unit(61)
+    n = 60
+    day = pd.DataFrame({"tenant": "t", "embedding": [near(kind, i) for i in range(n)], "domain": ["d"] * n})
+    students = {"s": ("1", ["4"] * n, [0.9] * n)}
+    config = RouterConfig(quality_floor=0.85, evidence=EvidenceConfig(defer_thresholds=[0.8]))
+
+    def run(learn: bool) -> pd.DataFrame:
+        budget = QualityBudget(QualityBudgetConfig(enabled=False), 0.85)
+        return route([], config, budget, day, students, ["4"] * n, "teacher", ["4"] * n, learn)
+
+    learned, frozen = run(True), run(False)
+    assert not frozen["served"].any()
+    assert not learned["served"].iloc[:5].any() and learned["served"].iloc[-20:].all()
+    assert learned.loc[learned["served"], "right"].all()
 
 
 def test_capitals_recall_asks_every_country_in_every_phrasing_and_marks_the_trained_ones():

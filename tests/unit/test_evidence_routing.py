@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from academy.config import EvidenceConfig
-from academy.routing.evidence import EvidenceIndex, Posterior, explore_probability, posterior
+from academy.routing.evidence import EvidenceIndex
+from academy.routing.posteriors import Posterior, explore_probability, posterior
 from tests.factories.evidence import FLOOR, near, templated
 from tests.factories.vectors import unit
 
@@ -64,7 +65,7 @@ def test_the_index_keeps_tenants_and_models_apart():
 
 
 def test_deferral_choice_takes_the_smallest_threshold_that_clears_the_floor():
-    from academy.routing.evidence import deferral_choice
+    from academy.routing.posteriors import deferral_choice
 
     everything = (0.0, Posterior(0.75, 80, 0.70, 0.80), 0.0)
     sure = (0.6, Posterior(0.97, 50, 0.93, 0.99), 8.0)
@@ -116,7 +117,7 @@ def test_the_index_estimates_a_student_on_its_confident_answers():
 def test_a_neighbourhood_leans_on_the_students_calibration_until_its_own_record_says_otherwise():
     """Confident answers right everywhere else: a neighbourhood with little judged evidence of its
     own trusts them (the calibration prior). One where confident answers turned out wrong does not."""
-    from academy.routing.evidence import calibration
+    from academy.routing.posteriors import calibration
 
     rates = calibration(
         np.array([1.0, 1.0, 0.0, 0.0]), np.array([0.9, 0.95, 0.3, np.nan]), np.ones(4), [0.5, 0.99]
@@ -134,7 +135,9 @@ def test_a_neighbourhood_leans_on_the_students_calibration_until_its_own_record_
     threshold, post, *_ = index.estimate_deferral("t", "student", treacherous, "1", FLOOR - 0.05)
     assert post.lower < FLOOR - 0.05
     # Without the prior, the fresh neighbourhood has nothing to go on.
-    bare = EvidenceIndex(EvidenceConfig(defer_thresholds=[0.8], calibration_weight=0.0))
+    bare = EvidenceIndex(
+        EvidenceConfig(defer_thresholds=[0.8], calibration_weight=0.0, calibration_transfer=0.0)
+    )
     for i in range(200):
         bare.add("t", "student", "1", near(known, i), 1.0, confidence=0.95)
     assert bare.estimate_deferral("t", "student", near(fresh, 1), "1", FLOOR - 0.05)[1].lower < FLOOR - 0.05
@@ -168,7 +171,7 @@ def test_a_model_that_turns_wrong_in_its_region_loses_it_within_the_stated_bound
     """Recency ages a region's rows as newer judged rows arrive there: wrong answers on queries of
     the region take a model right on 300 judged answers of its kind below the floor within
     samples_to_lose (region rows count as exact neighbours), however far their cosine."""
-    from academy.routing.evidence import samples_to_lose
+    from academy.routing.posteriors import samples_to_lose
 
     kind = unit(41)
     config = EvidenceConfig(defer_thresholds=[], region_every=100)
@@ -190,7 +193,7 @@ def test_a_model_that_turns_wrong_in_its_region_loses_it_within_the_stated_bound
 
 
 def test_coverage_is_the_weighted_share_of_answers_sure_enough_and_rows_without_a_confidence_say_nothing():
-    from academy.routing.evidence import coverage
+    from academy.routing.posteriors import coverage
 
     confidence = np.array([0.9, 0.9, 0.3, np.nan, np.nan])
     weights = np.array([1.0, 1.0, 2.0, 5.0, 5.0])
@@ -199,3 +202,27 @@ def test_coverage_is_the_weighted_share_of_answers_sure_enough_and_rows_without_
     assert coverage(np.zeros(0), np.zeros(0), 0.8) == pytest.approx(0.5)  # nothing to go on
     many = np.full(1000, 0.95)
     assert coverage(np.ones(1000), many, 0.8) > 0.99 and coverage(np.ones(1000), many * 0.5, 0.8) < 0.01
+
+
+def test_a_young_specialist_right_across_its_region_clears_the_floor_where_a_fixed_prior_did_not():
+    """Forty confident answers, each on a query far from the others (one fact per country), 39 right:
+    the fixed calibration prior (8 answers) leaves a new query below the floor, the prior worth the
+    answers it rests on clears it. Twelve confident wrong answers near a query still take it below,
+    under either prior: a strong region never hides a place where the student is wrong."""
+    from academy.routing.posteriors import confident_posterior
+
+    fixed = EvidenceConfig(defer_thresholds=[0.8], calibration_transfer=0.0)
+    strong = EvidenceConfig(defer_thresholds=[0.8], calibration_transfer=1.0)
+    far = np.full(40, 0.3)  # below the similarity ramp: nothing near the query
+    scores = np.array([1.0] * 39 + [0.0])
+    rate = (39 + 1) / (40 + 2)
+    weak, weak_weight = confident_posterior(far, scores, np.ones(40, bool), 40.0, rate, fixed, FLOOR - 0.05)
+    sure, sure_weight = confident_posterior(far, scores, np.ones(40, bool), 40.0, rate, strong, FLOOR - 0.05)
+    assert weak_weight == 8.0 and sure_weight == 40.0
+    assert weak.lower < FLOOR - 0.05 <= sure.lower
+    wrong_here = np.concatenate([np.ones(12), far])
+    wrong_scores = np.concatenate([np.zeros(12), scores])
+    post, weight = confident_posterior(
+        wrong_here, wrong_scores, np.ones(52, bool), 52.0, 40 / 54, strong, FLOOR - 0.05
+    )
+    assert weight == 8.0 and post.lower < FLOOR - 0.05

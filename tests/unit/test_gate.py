@@ -191,12 +191,46 @@ def test_a_spawned_student_that_knows_which_part_of_its_gap_it_knows_passes_sele
     knows.confidences = {f"g{i}": 0.95 if i < 30 else 0.3 for i in range(100)}
     decision = quality_gate(knows, None, None, config, thresholds=thresholds)
     assert decision.passed and decision.tested == "selective accuracy" and decision.n == 30
-    assert decision.alpha == pytest.approx(0.05 / 3) and decision.low >= 0.85
+    # the three thresholds keep the same 30 answers: one test, at alpha itself
+    assert decision.alpha == pytest.approx(0.05) and decision.low >= 0.85
     assert not quality_gate(knows, None, None, config).passed  # no cascade: raw accuracy only
     bluffs = _scored({f"g{i}": float(i < 30) for i in range(100)})
     bluffs.confidences = {f"g{i}": 0.95 for i in range(100)}
     refused = quality_gate(bluffs, None, None, config, thresholds=thresholds)
     assert not refused.passed and "selective" in refused.summary
+
+
+def test_the_selective_check_divides_alpha_among_the_distinct_sets_its_thresholds_keep():
+    """Seed 1's night-6 capitals specialist: sure of 17 of its 27 held-out answers at 0.5 (13 right)
+    and of the same 16 of them at every threshold from 0.6 to 0.9 (13 right). Two distinct sets:
+    alpha / 2, and its 13 of 17 clear 0.5 (at alpha / 5 the gate refused it: 0.457 and 0.497). A
+    threshold that keeps nothing is no test."""
+    config = GateConfig(min_spawn_score=0.99, min_selective_score=0.5)
+    thresholds = [0.5, 0.6, 0.7, 0.8, 0.9]
+    scores = {f"g{i}": float(i < 13) for i in range(27)}
+    capitals = _scored(scores)
+    confidences = {f"g{i}": 0.95 for i in range(13)} | {f"g{i}": 0.95 for i in range(13, 16)}
+    capitals.confidences = confidences | {"g16": 0.55}
+    decision = quality_gate(capitals, None, None, config, thresholds=thresholds)
+    assert decision.passed and decision.alpha == pytest.approx(0.05 / 2) and decision.n == 17
+    assert decision.low > 0.5
+    lone = _scored({"g0": 1.0, "g1": 0.0})
+    lone.confidences = {"g0": 0.65, "g1": 0.2}  # one answer kept by 0.5 and 0.6, none above
+    assert quality_gate(lone, None, None, config, thresholds=thresholds).alpha == pytest.approx(0.05)
+
+
+def test_the_selective_check_on_one_distinct_set_promotes_a_student_at_the_bar_at_most_alpha():
+    """1,000 simulated spawns sure of all 40 held-out answers (every threshold keeps the same set:
+    the whole alpha goes to one test), right exactly at min_selective_score: promoted at most alpha."""
+    rng = np.random.default_rng(11)
+    config = GateConfig(min_spawn_score=0.99, min_selective_score=0.9)
+    promoted = 0
+    for _ in range(1000):
+        right = rng.random(40) < 0.9
+        candidate = _scored({f"g{i}": float(r) for i, r in enumerate(right)})
+        candidate.confidences = {f"g{i}": 0.97 for i in range(40)}
+        promoted += quality_gate(candidate, None, None, config, thresholds=[0.5, 0.7, 0.9]).passed
+    assert promoted / 1000 <= ALPHA + SLACK
 
 
 def test_the_selective_check_promotes_a_student_at_the_bar_at_most_alpha():

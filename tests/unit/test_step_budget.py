@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from academy.evolution.step_budget import refusal_streak, share_steps
 
 
@@ -12,6 +14,17 @@ def test_the_refusal_streak_counts_the_newest_refused_versions_only():
     assert refusal_streak(["rejected", "production", "rejected"]) == 1
     assert refusal_streak(["rejected", "archived", "production"]) == 0
     assert refusal_streak(["production", "rejected", "rejected", "rejected"]) == 3
+
+
+def test_a_refusal_whose_held_out_score_rose_is_not_counted():
+    # trace seed 0's student-6: refused four nights running while it learned
+    assert refusal_streak(["rejected"] * 4, [0.18, 0.21, 0.28, 0.31]) == 1  # the first has no predecessor
+    # the default demo's sorting specialist: flat scores, every refusal counts
+    assert refusal_streak(["rejected"] * 4, [0.36, 0.30, 0.41, 0.33]) == 3
+    assert refusal_streak(["production", "rejected", "rejected"], [0.6, 0.7, 0.5]) == 1
+    assert refusal_streak(["rejected", "rejected"], [None, 0.4]) == 2  # no score: counted
+    with pytest.raises(ValueError, match="2 scores for 3 versions"):
+        refusal_streak(["rejected"] * 3, [0.1, 0.2])
 
 
 def test_the_night_keeps_its_total_and_the_money_gets_the_steps():
