@@ -44,7 +44,7 @@ from academy.routing.budget import QualityBudget
 from academy.routing.decisions import cascade_after, estimate_of, posterior_of, ranked_models
 from academy.routing.dispatch import unsure
 from academy.routing.evidence import EvidenceIndex, Judged, judged_answers
-from academy.routing.posteriors import known_short
+from academy.routing.posteriors import agreement_chance
 from academy.store import TrafficStore
 
 
@@ -162,16 +162,13 @@ def agreement_rows(
 ) -> list[Judged]:
     """What the router learns for free when the teacher serves query ``i``: the cascade's unsure
     answers, and each student whose posterior straddles the floor (``rediscover_rate`` of those
-    known short; academy/routing/academy_policy.py ``_uncertain``), scored by exact match with the
+    known short: :func:`academy.routing.posteriors.agreement_chance`, as the router's ``_uncertain``), scored by exact match with the
     teacher's logged answer. Deterministic: a known-short student is looked at on every
     1/rediscover_rate-th query."""
     picked = set(chain)
     for name, est in estimates.items():
-        post = posterior_of(est)
-        if post.lower >= floor:
-            continue
-        rate = router.evidence.rediscover_rate if known_short(post, floor) else 1.0
-        if rate >= 1.0 or (rate > 0 and i % round(1 / rate) == 0):
+        chance = agreement_chance(posterior_of(est), floor, router.evidence)
+        if chance >= 1.0 or (chance > 0 and i % round(1 / chance) == 0):
             picked.add(name)
     names = sorted(picked)
     texts = [students[n][1][i] for n in names]

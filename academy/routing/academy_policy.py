@@ -53,7 +53,7 @@ from academy.routing.dispatch import (
 )
 from academy.routing.evidence import Judged
 from academy.routing.learned_router import LearnedRouter
-from academy.routing.posteriors import explore_probability, known_short
+from academy.routing.posteriors import agreement_chance, explore_probability
 from academy.routing.recording import record, request_records
 
 __all__ = [
@@ -365,11 +365,7 @@ class AcademyRouter(Router):
             saving = (served_price - prices[model]) / (prices[teacher] or 1.0)
             post = posterior_of(est)
             if free and saving > 0:
-                chance = (
-                    0.0
-                    if post.lower >= floor
-                    else (evidence.rediscover_rate if known_short(post, floor) else 1.0)
-                )
+                chance = agreement_chance(post, floor, evidence)
             else:
                 chance = explore_probability(post, floor, saving, evidence)
             if unit_draw(self.config.seed, request.request_id, f"uncertain:{model}") < chance:

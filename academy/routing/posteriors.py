@@ -196,8 +196,7 @@ def confident_posterior(
     local = posterior(similarities, scores, same_version, config, rate, fixed)
     if rate is None or config.calibration_transfer <= 0 or known_short(local, floor):
         return local, fixed
-    near = float(evidence_weights(similarities, same_version, config).sum())
-    strong = config.calibration_transfer * max(0.0, confident - near)
+    strong = config.calibration_transfer * max(0.0, confident - local.evidence)  # near weight, counted once
     if strong <= fixed:
         return local, fixed
     return posterior(similarities, scores, same_version, config, rate, strong), strong
@@ -207,6 +206,15 @@ def known_short(post: Posterior, floor: float) -> bool:
     """The model is confidently below the floor here: its upper bound is, on at least one judged
     answer's worth of evidence (a prior alone proves nothing)."""
     return post.upper < floor and post.evidence >= 1.0
+
+
+def agreement_chance(post: Posterior, floor: float, config: EvidenceConfig) -> float:
+    """Chance of asking a cheaper model beside a teacher's answer, where agreement scores it for
+    free: none where it already serves (lower bound at the floor), ``rediscover_rate`` where it is
+    :func:`known_short` (it may have improved), else every time."""
+    if post.lower >= floor:
+        return 0.0
+    return config.rediscover_rate if known_short(post, floor) else 1.0
 
 
 def explore_probability(post: Posterior, floor: float, saving: float, config: EvidenceConfig) -> float:
