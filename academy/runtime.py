@@ -18,6 +18,7 @@ from academy.judges.delegation import JudgePanel
 from academy.registry_watch import DelegationWatcher, LearnedRouterWatcher, RegistryWatcher
 from academy.routing import ROUTER_CLS, Router
 from academy.routing.evidence import load_from_store as load_evidence
+from academy.routing.recall import load_from_store as load_recall
 from academy.store import TrafficStore
 from academy.wal import TrafficLog
 
@@ -103,6 +104,8 @@ class Runtime:
             await self.traffic_log.start()
         if self.router.evidence is not None and len(self.router.evidence) == 0:
             await asyncio.to_thread(load_evidence, self.store, self.router.evidence)
+        if self.router.recall is not None and len(self.router.recall) == 0:
+            await asyncio.to_thread(load_recall, self.store, self.router.recall)
         if self.config.router.budget.enabled:
             self.router.budget.load(self.budget_path)
         await self.start_watcher()

@@ -198,12 +198,25 @@ class QualityBudgetConfig(Section):
     window: int = Field(250, ge=1)  # the bucket holds at most this many queries' allowance
 
 
+class RecallConfig(Section):
+    """Recall (academy/routing/recall.py): an exact repeat of a logged query is served the answer
+    already paid for, when that answer is known to be good: judged at least ``min_score`` by every
+    judge that scored it, or (``trust_teacher``) served by the teacher and never judged below it."""
+
+    enabled: bool = True
+    min_score: float = Field(0.9, ge=0, le=1)
+    trust_teacher: bool = True
+    max_age_hours: float | None = Field(None, gt=0)  # None: a good answer stays good (no expiry)
+    max_entries: int = Field(200_000, ge=1)  # per tenant, least recently used dropped first
+
+
 class RouterConfig(Section):
     name: str = "academy"
     # evidence: per-model judged answers near the query (does not dilute); knn: judge scores of the
     # k nearest past queries (the original estimator, kept for comparison)
     estimator: Literal["evidence", "knn"] = "evidence"
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    recall: RecallConfig = Field(default_factory=RecallConfig)
     novel_similarity: float = Field(0.7, ge=-1, le=1)
     neighbours: int = Field(8, ge=1)
     price_weight: float = Field(0.3, ge=0)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from academy.config import CacheConfig
+from academy.routing.recall import normalise
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,6 @@ class CachedAnswer:
     embedding: np.ndarray
     expires: float
     similarity: float = 1.0
-
-
-def normalise(text: str) -> str:
-    """Case and whitespace do not change an answer; anything else might."""
-    return " ".join(text.lower().split())
 
 
 class _TenantCache:

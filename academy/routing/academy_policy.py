@@ -1,8 +1,7 @@
-"""``academy``: the seed's query flow. Novel queries fan out and are judged; familiar ones go to the
-best past performer of their neighbourhood, weighing quality against price.
-
-:class:`AcademyRouter` runs the flow of one request: embed and search (:meth:`AcademyRouter.decide`),
-then serve, judge, shadow, explore and fall back. The decisions it takes are pure functions in
+"""``academy``: the seed's query flow. An exact repeat with a good logged answer is recalled; novel
+queries fan out and are judged; familiar ones go to the best past performer of their neighbourhood,
+weighing quality against price. :class:`AcademyRouter` runs the flow of one request: embed and
+search (:meth:`AcademyRouter.decide`), then serve, judge, shadow, explore and fall back. The decisions it takes are pure functions in
 ``academy.routing.decisions``, calling models is ``academy.routing.dispatch`` and logging the
 request is ``academy.routing.recording``; this module re-exports their public names.
 
@@ -51,10 +50,11 @@ from academy.routing.dispatch import (
     overload_of,
     serve_chain,
 )
-from academy.routing.evidence import Judged
 from academy.routing.learned_router import LearnedRouter
 from academy.routing.posteriors import agreement_chance, explore_probability
-from academy.routing.recording import record, request_records
+from academy.routing.recall import Recalled
+from academy.routing.recall_route import recall_result
+from academy.routing.recording import judged_row, record, request_records
 
 __all__ = [
     "RETRY_AFTER",
@@ -183,10 +183,25 @@ class AcademyRouter(Router):
 
     async def route(self, request: RouteRequest) -> RouteResult:
         started = time.perf_counter()
+        if self.recall is not None:  # an exact repeat with a good logged answer (academy/routing/recall.py)
+            self.allowed_models(request)  # a request no active model may answer is refused either way
+            recalled = self.recall.lookup(request.tenant, request.query, request.models)
+            if recalled is not None:
+                return await self._recall(request, recalled, started)
         decision = await self.decide(request)
         if decision.route == "novel":
             return await self._novel(request, decision, started)
         return await self._familiar(request, decision, started)
+
+    # -- recall --------------------------------------------------------------------------------
+
+    async def _recall(self, request: RouteRequest, recalled: Recalled, started: float) -> RouteResult:
+        """Serve ``recalled`` at no model or judge cost, and log it like any served request."""
+        embedding = request.embedding if request.embedding is not None else await self.embed(request.query)
+        self._settle_budget(request, None if recalled.model == self.teacher else recalled.score)
+        result = recall_result(request, recalled, np.asarray(embedding, dtype=np.float32), started)
+        await self._record(request, result.embedding, result, result.answers, final=True)
+        return result
 
     # -- novel ---------------------------------------------------------------------------------
 
@@ -481,15 +496,5 @@ class AcademyRouter(Router):
         where there is one."""
         query, rows = request_records(request, embedding, result, answers)
         await record(self, query, rows, final=final)
-
-
-def judged_row(request: RouteRequest, answer: ModelAnswer, embedding: np.ndarray) -> Judged:
-    """A judged answer as routing evidence, with the confidence its model gave it."""
-    return Judged(
-        request.tenant,
-        answer.model,
-        answer.version,
-        embedding,
-        answer.score,
-        confidence=answer.completion.confidence,
-    )
+        if final and self.recall is not None:
+            self.recall.add_answers(request.tenant, request.query, answers)

@@ -20,6 +20,7 @@ from academy.plugins import PluginRegistry
 from academy.routing.budget import QualityBudget
 from academy.routing.evidence import EvidenceIndex
 from academy.routing.learned_router import LearnedRouter
+from academy.routing.recall import RecallIndex
 from academy.store import AnswerRecord, QueryRecord, TrafficStore
 from academy.wal import TrafficLog
 
@@ -130,6 +131,9 @@ class Router(abc.ABC):
         self.evidence: EvidenceIndex | None = (
             EvidenceIndex(config.evidence) if config.estimator == "evidence" else None
         )
+        # Exact repeats served the good answer already paid for (academy/routing/recall.py); loaded
+        # from the store when the runtime starts, grown as the router logs.
+        self.recall: RecallIndex | None = RecallIndex(config.recall) if config.recall.enabled else None
         # The quality the target leaves, spent on cheaper answers (academy/routing/budget.py);
         # saved in ``home`` by the runtime between runs.
         self.budget = QualityBudget(config.budget, config.quality_floor)

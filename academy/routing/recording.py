@@ -14,6 +14,7 @@ import asyncio
 import numpy as np
 
 from academy.routing.base import ModelAnswer, Router, RouteRequest, RouteResult
+from academy.routing.evidence import Judged
 from academy.store import AnswerRecord, QueryRecord
 
 
@@ -72,4 +73,16 @@ def answer_record(answer: ModelAnswer) -> AnswerRecord:
         error=completion.error or (judgement.error if judgement else None),
         version=answer.version,
         confidence=completion.confidence,
+    )
+
+
+def judged_row(request: RouteRequest, answer: ModelAnswer, embedding: np.ndarray) -> Judged:
+    """A judged answer as routing evidence, with the confidence its model gave it."""
+    return Judged(
+        request.tenant,
+        answer.model,
+        answer.version,
+        embedding,
+        answer.score,
+        confidence=answer.completion.confidence,
     )

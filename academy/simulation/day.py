@@ -19,6 +19,7 @@ from academy.judges import JudgeRequest
 from academy.judges.reference import ReferenceJudge
 from academy.route_batch import route_examples
 from academy.routing import RouteResult
+from academy.routing.recall import RECALL
 from academy.runtime import Runtime
 from academy.school import Example, TraceSource
 
@@ -57,13 +58,16 @@ class Answers:
 
 
 def served_record(example: Example, result: RouteResult) -> Served:
+    """Who served: a model, or ``recall`` for an exact repeat served a logged answer (the report
+    counts what recall served apart from what each model answered that day)."""
     served = next((a for a in result.answers if a.purpose == "serve" and a.model == result.model), None)
+    recalled = result.route == RECALL
     return Served(
         request_id=result.request_id,
         domain=example.domain or UNKNOWN_DOMAIN,
         route=result.route,
-        model=result.model,
-        role=served.role if served else "teacher",
+        model=RECALL if recalled else result.model,
+        role=RECALL if recalled else (served.role if served else "teacher"),
         answer=result.answer,
     )
 
