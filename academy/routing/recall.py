@@ -31,7 +31,6 @@ import pandas as pd
 from academy.config import RecallConfig
 from academy.store import TrafficStore
 
-
 RECALL = "recall"  # the route of a recalled request
 
 

@@ -14,7 +14,12 @@ def test_a_teacher_answer_nobody_judged_is_recalled_for_the_same_text_case_and_s
     recall = index()
     recall.add("t", "What is the capital of France?", "Paris", "teacher", "teacher", "3", None)
     hit = recall.lookup("t", "  what is the CAPITAL of   france? ")
-    assert hit is not None and (hit.answer, hit.model, hit.version, hit.score) == ("Paris", "teacher", "3", None)
+    assert hit is not None and (hit.answer, hit.model, hit.version, hit.score) == (
+        "Paris",
+        "teacher",
+        "3",
+        None,
+    )
     assert recall.lookup("t", "What is the capital of Spain?") is None  # any other word: another query
 
 
@@ -33,7 +38,9 @@ def test_one_low_judgement_takes_an_answer_out_of_recall_for_good():
     recall.add("t", "q", "wrong", "teacher", "teacher", None, None)
     assert recall.lookup("t", "q").answer == "wrong"
     recall.add("t", "q", "wrong", "teacher", "teacher", None, 0.1)  # the nightly scorer caught it
-    recall.add("t", "q", "wrong", "teacher", "teacher", None, 1.0)  # a later high score does not bring it back
+    recall.add(
+        "t", "q", "wrong", "teacher", "teacher", None, 1.0
+    )  # a later high score does not bring it back
     assert recall.lookup("t", "q") is None
     recall.add("t", "q", "right", "student-1", "student", None, 1.0)
     assert recall.lookup("t", "q").answer == "right"
