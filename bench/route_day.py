@@ -14,6 +14,9 @@ and every student whose posterior straddles the floor, scored by exact match wit
 logged answer, so later queries of the day see it (``--frozen``: the day's start only). A
 known-short student is looked at on every 1/``rediscover_rate``-th such query instead of by chance.
 
+Recall (academy/routing/recall.py) is not replayed: it serves the same exact repeats under every
+setting, so every query is routed here as if it were new.
+
 It prints, per setting: the students' share of the day, what a served student answer got right
 per domain, and a cost proxy (the teacher's share plus 1% per student call, ignoring judging and
 exploration, which the real day also pays). It ranks settings; it does not predict the day (seed 0

@@ -52,7 +52,7 @@ from academy.routing.dispatch import (
 )
 from academy.routing.learned_router import LearnedRouter
 from academy.routing.posteriors import agreement_chance, explore_probability
-from academy.routing.recall import Recalled
+from academy.routing.recall import RECALL, Recalled
 from academy.routing.recall_route import recall_result
 from academy.routing.recording import judged_row, record, request_records
 
@@ -496,5 +496,5 @@ class AcademyRouter(Router):
         where there is one."""
         query, rows = request_records(request, embedding, result, answers)
         await record(self, query, rows, final=final)
-        if final and self.recall is not None:
+        if final and self.recall is not None and result.route != RECALL:  # serving is not re-answering
             self.recall.add_answers(request.tenant, request.query, answers)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +106,7 @@ class RecallIndex:
             if not a.completion.error:
                 self.add(tenant, query, a.completion.text, a.model, a.role, a.version, a.score)
 
-    def lookup(self, tenant: str, query: str, allowed: set[str] | None = None) -> Recalled | None:
+    def lookup(self, tenant: str, query: str, allowed: Container[str] | None = None) -> Recalled | None:
         """The best good answer logged for ``query``'s text by a model in ``allowed``, else None."""
         answers = self._tenants.get(tenant, {}).get(normalise(query))
         if not answers:
@@ -135,7 +135,7 @@ class RecallIndex:
 def load_from_store(store: TrafficStore, index: RecallIndex) -> int:
     """Every answer the store holds, with its online and late judgements, into ``index``; returns
     how many answer rows were read."""
-    queries = store.queries_frame(columns=["id", "tenant", "text"])
+    queries = store.queries_frame(columns=["id", "tenant", "text", "route"])
     if queries.empty:
         return 0
     answers = store.answers_frame(
@@ -146,13 +146,15 @@ def load_from_store(store: TrafficStore, index: RecallIndex) -> int:
     late = late[late["judge_score"].notna() & late["error"].isna()]
     lowest_late = late.groupby("id")["judge_score"].min().to_dict()
     text_of = dict(zip(queries["id"], zip(queries["tenant"], queries["text"])))
+    # a recalled answer's row brings its judgements, not a fresher date: serving is not re-answering
+    recalled = set(queries.loc[queries["route"] == RECALL, "id"])
     for r in answers.sort_values("ts", kind="stable").itertuples(index=False):
         if r.query_id not in text_of:
             continue
         tenant, query = text_of[r.query_id]
         scores = [s for s in (r.judge_score, lowest_late.get(r.id)) if s is not None and not pd.isna(s)]
         version = None if pd.isna(r.version) else str(r.version)
-        when = pd.Timestamp(r.ts).timestamp()
+        when = 0.0 if r.query_id in recalled else pd.Timestamp(r.ts).timestamp()
         for score in scores or [None]:
             index.add(tenant, query, r.text, r.model, r.role, version, score, when)
     return len(answers)

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from academy.routing.recall import RECALL
 from academy.simulation.day import Answers, Served
 
 RIGHT = 0.999  # reference score of an exact answer (1.0); partial credit is not "right"
@@ -115,7 +116,8 @@ def academy_details(served: list[Served], night: NightCosts) -> dict[str, Any]:
 def knowledge_and_share(served: list[Served], answers: Answers, teacher: str) -> dict[str, dict[str, Any]]:
     """Per domain and student: how often its own answer was right that day (``accuracy``, from
     every model answering every query) next to the share of the domain's queries the router gave
-    it (``served``). The gap between the two is what routing leaves on the table."""
+    it (``served``; ``recall`` too, where exact repeats were served logged answers). The gap between
+    the two is what routing leaves on the table."""
     by_domain: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(served):
         by_domain[s.domain].append(i)
@@ -129,7 +131,11 @@ def knowledge_and_share(served: list[Served], answers: Answers, teacher: str) ->
                 for m in students
                 if len(answers.quality[m]) == len(served)
             },
-            "served": {m: sum(served[i].model == m for i in rows) / len(rows) for m in students},
+            "served": {
+                m: sum(served[i].model == m for i in rows) / len(rows)
+                for m in [*students, RECALL]
+                if m != RECALL or any(served[i].model == RECALL for i in rows)
+            },
         }
     return out
 

@@ -69,3 +69,26 @@ def test_a_recalled_request_reaches_the_evidence_only_once(tmp_path):
     assert len(router.evidence) == judged  # a recall is not new judged evidence
     assert np.isclose(sum(r.cost for r in results), 0.0)
     asyncio.run(router.drain())
+
+
+def test_serving_a_recalled_answer_does_not_make_it_younger(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from academy.store import AnswerRecord, QueryRecord, TrafficStore
+
+    store = TrafficStore(tmp_path / "lancedb")
+    now = datetime.now(UTC)
+
+    def log(qid, route, when):
+        query = QueryRecord(qid, "t", "Capital of France?", unit(5), route, "teacher", "Paris", ts=when)
+        store.log(query, [AnswerRecord("teacher", "teacher", "serve", "Paris", ts=when)])
+
+    log("old", "novel", now - timedelta(hours=3))
+    log("served-again", "recall", now)  # served from recall just now: not a new answer
+    stale = RecallIndex(RecallConfig(max_age_hours=2))
+    load_from_store(store, stale)
+    assert stale.lookup("t", "Capital of France?") is None
+    log("asked-again", "familiar", now)  # the teacher answered it again: a fresh answer
+    fresh = RecallIndex(RecallConfig(max_age_hours=2))
+    load_from_store(store, fresh)
+    assert fresh.lookup("t", "Capital of France?").answer == "Paris"

@@ -92,3 +92,15 @@ def test_capitals_recall_asks_every_country_in_every_phrasing_and_marks_the_trai
     assert len(queries) == len(CAPITALS) * phrasings and len(set(queries)) == len(queries)
     assert seen.sum() == 2 * phrasings
     assert {c for c, s in zip(capitals, seen) if s} == {"Paris", "Lima"}
+
+
+def test_repeats_counts_an_exact_repeat_of_any_earlier_query_case_and_spaces_aside():
+    from academy.school import Example
+    from academy.simulation.workload import DayPlan
+    from bench.repeats import repeat_shares
+
+    day1 = DayPlan(1, [Example("What is 2 plus 2?", "4", "a"), Example("what is 2  PLUS 2?", "4", "a")])
+    day2 = DayPlan(2, [Example("What is 2 plus 2?", "4", "a"), Example("What is 2 plus 3?", "5", "b")])
+    rows = repeat_shares([day1, day2])
+    assert rows[0] == (1, 0.5, {"a": (1, 2)})
+    assert rows[1] == (2, 0.5, {"a": (1, 1), "b": (0, 1)})

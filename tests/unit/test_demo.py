@@ -178,3 +178,22 @@ def test_demo_never_wipes_a_folder_it_did_not_create(tmp_path):
     (tmp_path / "demo" / "old").write_text("from the last run")
     fresh_home(tmp_path / "demo")
     assert not (tmp_path / "demo" / "old").exists()
+
+
+def test_a_recalled_request_is_reported_as_recall_not_as_the_model_that_first_answered():
+    from academy.backends.base import Completion
+    from academy.routing import RouteResult
+    from academy.routing.base import ModelAnswer
+    from academy.school import Example
+    from academy.simulation.day import served_record
+
+    answer = ModelAnswer("teacher", "teacher", "serve", Completion("82", 0, 0, 0.0, cost=0.0))
+    result = RouteResult("r1", "recall", "teacher", "82", None, "none", 0.0, 0.1, 0.1, 1.0, {}, [answer])
+    row = served_record(Example("What is 47 plus 35?", "82", "arithmetic"), result)
+    assert (row.route, row.model, row.role) == ("recall", "recall", "recall")
+
+    answers = answers_for({"teacher": [1.0, 1.0], "s1": [1.0, 0.0]}, {"teacher": [1.0] * 2, "s1": [0.1] * 2})
+    day = [served("familiar", "s1", 0.1, 1.0), served("recall", "recall", 0.0, 1.0)]
+    table = acc.knowledge_and_share(day, answers, "teacher")
+    assert table["units"]["served"] == {"s1": 0.5, "recall": 0.5}
+    assert "recall" not in acc.knowledge_and_share(day[:1], answers, "teacher")["units"]["served"]
