@@ -1,9 +1,9 @@
 """``academy``: the seed's query flow. An exact repeat with a good logged answer is recalled; novel
 queries fan out and are judged; familiar ones go to the best past performer of their neighbourhood,
 weighing quality against price. :class:`AcademyRouter` runs the flow of one request: embed and
-search (:meth:`AcademyRouter.decide`), then serve, judge, shadow, explore and fall back. The decisions it takes are pure functions in
-``academy.routing.decisions``, calling models is ``academy.routing.dispatch`` and logging the
-request is ``academy.routing.recording``; this module re-exports their public names.
+search (:meth:`AcademyRouter.decide`), then serve, judge, shadow, explore and fall back. Its
+decisions are pure functions in ``academy.routing.decisions``, calling models is
+``academy.routing.dispatch``, logging is ``academy.routing.recording`` (re-exported here).
 
 Guarantees: a request is logged before ``route`` returns (through the traffic log where there is
 one; a familiar request first as a preliminary record, replaced by the final one once its
