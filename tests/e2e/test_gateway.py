@@ -149,10 +149,12 @@ def test_two_tenants_never_see_each_others_traffic_neighbours_cache_or_usage(ser
     question = "What is the capital of Peru?"
     first = chat(server, question, keys["standard"]).json()["academy"]
     runtime.router.wait_idle()  # stored, so it is a neighbour now
+    near = chat(server, "What is the capital city of Peru?", keys["standard"]).json()["academy"]
     again = chat(server, question, keys["standard"]).json()["academy"]
     other = chat(server, question, keys["other"]).json()["academy"]
-    # neighbours: the tenant's own past query makes it familiar; the other tenant's does not
-    assert first["route"] == "novel" and again["route"] == "familiar"
+    # neighbours: the tenant's own past query makes a close one familiar and its exact repeat
+    # recalled (academy/routing/recall.py); the other tenant's makes neither
+    assert first["route"] == "novel" and near["route"] == "familiar" and again["route"] == "recall"
     assert other["route"] == "novel"
     assert stored_tenants(runtime, first["request_id"]) == "standard"
     assert stored_tenants(runtime, other["request_id"]) == "other"
@@ -232,7 +234,8 @@ def test_usage_by_model_and_route_exports_as_json_csv_and_parquet(server, keys) 
     assert {a["academy"]["request_id"] for a in answers} <= ids
     total = usage["total"]
     assert total["requests"] == len(usage["rows"]) == sum(v["requests"] for v in usage["by_model"].values())
-    assert set(usage["by_route"]) <= {"novel", "familiar", "cache"}
+    assert set(usage["by_route"]) <= {"novel", "familiar", "recall", "cache"}
+    assert "recall" in usage["by_route"]  # the second "Sort 3, 1, 2." was served the first's answer
     assert total["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in usage["rows"]))
     served = {a["academy"]["request_id"]: a for a in answers}
     for row in usage["rows"]:
