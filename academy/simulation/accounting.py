@@ -124,6 +124,9 @@ def knowledge_and_share(served: list[Served], answers: Answers, teacher: str) ->
     students = [m for m in answers.quality if m != teacher]
     out: dict[str, dict[str, Any]] = {}
     for domain, rows in sorted(by_domain.items()):
+        shares = {m: sum(served[i].model == m for i in rows) / len(rows) for m in [*students, RECALL]}
+        if not shares[RECALL]:
+            del shares[RECALL]
         out[domain] = {
             "queries": len(rows),
             "accuracy": {
@@ -131,11 +134,7 @@ def knowledge_and_share(served: list[Served], answers: Answers, teacher: str) ->
                 for m in students
                 if len(answers.quality[m]) == len(served)
             },
-            "served": {
-                m: sum(served[i].model == m for i in rows) / len(rows)
-                for m in [*students, RECALL]
-                if m != RECALL or any(served[i].model == RECALL for i in rows)
-            },
+            "served": shares,
         }
     return out
 
